@@ -1,0 +1,80 @@
+"""The `mcunet-lite` command: one subcommand per stage of the pipeline.
+
+Each subcommand is a `cmd_*` function registered in `build_parser`; user mistakes raise
+`UserError` and print as one line with exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import profile as prof
+from . import zoo
+from .errors import UserError
+from .ir import Graph
+
+
+def load_graph(model: str, width: float | None = None, resolution: int | None = None,
+               config: str | None = None, num_classes: int | None = None) -> Graph:
+    """MODEL argument -> Graph: a zoo name (with width / resolution / config) or a .tflite path."""
+    if model.endswith(".tflite"):
+        raise UserError(f"'{model}': reading .tflite files is not available in this version; "
+                        f"use a zoo model: {', '.join(zoo.MODELS)}")
+    return zoo.get(model, width, resolution, num_classes, config).graph()
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The MODEL argument and the zoo options every model-taking subcommand shares."""
+    p.add_argument("model", help=f"zoo model ({', '.join(zoo.MODELS)}) or a .tflite file")
+    p.add_argument("--width", type=float, help="width multiplier (zoo models)")
+    p.add_argument("--resolution", type=int, help="input resolution in pixels (zoo models)")
+    p.add_argument("--num-classes", type=int, help="classifier outputs (zoo models)")
+    p.add_argument("--config", help="JSON MBConv config for the 'mcunet' model (the format the NAS writes)")
+
+
+def cmd_profile(a: argparse.Namespace) -> None:
+    """Print MACs, params, Flash and per-op SRAM of a model, as a table or JSON."""
+    p = prof.profile(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes), a.rule)
+    print(json.dumps(p.to_dict()) if a.json else prof.format_table(p))
+
+
+def cmd_demo(a: argparse.Namespace) -> None:
+    """Run the kit end to end on offline defaults and write a report folder."""
+    from . import demo
+    out = demo.run(Path(a.out))
+    print(f"report written to {out}/report.md")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their options."""
+    ap = argparse.ArgumentParser(prog="mcunet-lite", description="Tiny deep learning on microcontrollers, "
+                                 "rebuilt from MCUNet (V1 and V2).")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("profile", help="MACs, params, Flash and peak SRAM of a model")
+    add_model_args(p)
+    p.add_argument("--rule", choices=prof.RULES, default="tinyengine", help="SRAM counting rule")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
+    p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")
+    p.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as e:
+        print(f"mcunet-lite: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
