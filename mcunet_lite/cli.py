@@ -47,6 +47,44 @@ def cmd_demo(a: argparse.Namespace) -> None:
     print(f"report written to {out}/report.md")
 
 
+def cmd_kit(a: argparse.Namespace) -> None:
+    """Build the labs (execute solutions, generate student notebooks) or check a release."""
+    from . import kit
+    labs = a.lab or None
+    if a.check:
+        problems = kit.check(labs)
+        for problem in problems:
+            print(f"kit check: {problem}", file=sys.stderr)
+        if problems:
+            raise SystemExit(1)
+        print(f"kit check: {len(labs or kit.lab_ids())} lab(s) up to date, no leaks into labs/")
+        return
+    for path in kit.build(labs, force=a.force, timeout=a.timeout):
+        print(f"wrote {path.relative_to(kit.ROOT)}")
+
+
+def cmd_grade(a: argparse.Namespace) -> None:
+    """Grade a notebook with the package's checks; never modifies the file."""
+    from . import kit
+    report = kit.grade(a.notebook, timeout=a.timeout)
+    print(json.dumps(report.to_dict()) if a.json else report.text())
+
+
+def cmd_lab(a: argparse.Namespace) -> None:
+    """Copy the student notebooks into a work folder (never overwriting) and open JupyterLab there."""
+    import shutil
+    import subprocess
+    from . import kit
+    work = Path(a.dir)
+    work.mkdir(parents=True, exist_ok=True)
+    for nb in sorted(kit.LABS.glob("*.ipynb")):
+        if not (work / nb.name).exists():
+            shutil.copy2(nb, work / nb.name)
+            print(f"copied {nb.name} -> {work}/")
+    if not a.copy_only:
+        subprocess.run([sys.executable, "-m", "jupyterlab", "--notebook-dir", str(work)], check=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their options."""
     ap = argparse.ArgumentParser(prog="mcunet-lite", description="Tiny deep learning on microcontrollers, "
@@ -58,6 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule", choices=prof.RULES, default="tinyengine", help="SRAM counting rule")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
+    p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")
+    p.add_argument("--check", action="store_true", help="only check: fail on stale files or leaks into labs/")
+    p.add_argument("--lab", action="append", help="only this lab (NN_name); repeatable")
+    p.add_argument("--force", action="store_true", help="overwrite edited student notebooks in labs/")
+    p.add_argument("--timeout", type=int, default=600, help="per-cell time limit in seconds when executing")
+    p.set_defaults(func=cmd_kit)
+
+    p = sub.add_parser("grade", help="grade a lab notebook (yours or a student's)")
+    p.add_argument("notebook", help="path to the .ipynb to grade (it is never modified)")
+    p.add_argument("--json", action="store_true", help="print {lab, score, max_score, exercises}")
+    p.add_argument("--timeout", type=int, default=120, help="per-cell time limit in seconds")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("lab", help="open JupyterLab on your own copy of the labs")
+    p.add_argument("--dir", default="my-labs", help="your work folder (default: %(default)s)")
+    p.add_argument("--copy-only", action="store_true", help="only copy the notebooks")
+    p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")

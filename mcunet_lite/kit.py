@@ -1,0 +1,258 @@
+"""The lab kit: one source per lab -> executed solution + student notebook; the built-in grader.
+
+Sources are Jupytext percent files in `solutions/src/NN_name.py`. Cell markers (nbgrader's own):
+- `# %% solution=true grade_id="..."`: a cell whose `### BEGIN SOLUTION` .. `### END SOLUTION`
+  region becomes `raise NotImplementedError()` in the student version;
+- `# %% points=N grade_id="..."`: a graded test cell; `### BEGIN HIDDEN TESTS` .. `### END HIDDEN
+  TESTS` is removed from the student version.
+Every cell gets nbgrader metadata (grade, solution, locked, points, grade_id, schema_version), so the
+executed `solutions/NN_name.ipynb` is a valid nbgrader source notebook as it is.
+
+The grader never trusts the notebook's own test cells: it executes the submission in a fresh kernel
+(per-cell time limit, errors allowed), then appends one cell per exercise that calls the checks in
+`mcunet_lite.checks` on the student's functions, looked up by name.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES, LABS, SOLUTIONS = ROOT / "solutions" / "src", ROOT / "labs", ROOT / "solutions"
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+MARK = "@@mcunet-lite-grade@@"
+REGION = r"[ \t]*### BEGIN {0}\n.*?[ \t]*### END {0}[ \t]*\n?"
+
+
+def _nbformat():
+    import nbformat
+    return nbformat
+
+
+# ------------------------------------------------------------------------------------- build
+def lab_ids() -> list[str]:
+    """The lab names (`NN_name`) that have a source."""
+    return sorted(p.stem for p in SOURCES.glob("[0-9][0-9]_*.py"))
+
+
+def _nbgrader(meta: dict, cell_type: str) -> dict:
+    """nbgrader cell metadata from the source markers; unmarked cells are locked."""
+    gid = meta.pop("grade_id", None)
+    if meta.pop("solution", False):
+        return {"grade": False, "solution": True, "locked": False, "grade_id": gid, "schema_version": 3}
+    if "points" in meta:
+        return {"grade": True, "solution": False, "locked": True, "points": meta.pop("points"),
+                "grade_id": gid, "schema_version": 3}
+    return {"grade": False, "solution": False, "locked": True, "schema_version": 3}
+
+
+def solution_notebook(lab: str):
+    """Parse a lab source into the (unexecuted) solution notebook with nbgrader metadata."""
+    import jupytext
+    path = SOURCES / f"{lab}.py"
+    if not path.exists():
+        raise UserError(f"no lab source {path}; labs with sources: {', '.join(lab_ids())}")
+    nb = jupytext.read(path, fmt="py:percent")
+    for i, cell in enumerate(nb.cells):
+        ng = _nbgrader(cell.metadata, cell.cell_type)
+        if ng["locked"] and not ng["grade"]:
+            ng["grade_id"] = f"{lab}-cell{i}"
+        cell.metadata = {"nbgrader": ng, **({"tags": cell.metadata["tags"]} if "tags" in cell.metadata else {})}
+        cell["id"] = ng["grade_id"]
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python"}, "mcunet_lite": {"lab": lab}}
+    return nb
+
+
+def student_notebook(solution):
+    """Student version: solution regions -> stubs, hidden tests removed, outputs cleared."""
+    nb = copy.deepcopy(solution)
+    for cell in nb.cells:
+        src = cell.source
+        if cell.cell_type == "code":
+            src = re.sub(REGION.format("SOLUTION"), lambda m: _indent(STUB, m.group(0)) + "\n", src, flags=re.S)
+            src = re.sub(REGION.format("HIDDEN TESTS"), "", src, flags=re.S)
+            cell.outputs, cell.execution_count = [], None
+        else:
+            src = re.sub(REGION.format("SOLUTION"), "YOUR ANSWER HERE\n", src, flags=re.S)
+        cell.source = src.rstrip("\n")
+    nb.metadata["mcunet_lite"]["generated"] = _cells_hash(nb)
+    return nb
+
+
+def _indent(stub: str, region: str) -> str:
+    pad = re.match(r"[ \t]*", region).group(0)
+    return "\n".join(pad + line for line in stub.splitlines())
+
+
+def _cells_hash(nb) -> str:
+    """Hash of cell types, sources and outputs: tells a generated notebook from an edited one."""
+    cells = [(c.cell_type, c.source, c.get("outputs", [])) for c in nb.cells]
+    return hashlib.sha256(json.dumps(cells, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def execute(nb, cwd: Path, timeout: int = 600):
+    """Execute `nb` in a fresh kernel with `cwd` as working folder; errors stop the run."""
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def _write(nb, path: Path) -> None:
+    path.write_text(_nbformat().writes(nb) + "\n")
+
+
+def _protect(path: Path, force: bool) -> None:
+    """Refuse to overwrite a student notebook that was edited since it was generated."""
+    if force or not path.exists():
+        return
+    nb = _nbformat().read(path, as_version=4)
+    if nb.metadata.get("mcunet_lite", {}).get("generated") != _cells_hash(nb):
+        raise UserError(f"{path} was edited after it was generated (student work?); refusing to overwrite it."
+                        " Move it away, or pass --force to replace it")
+
+
+def build(labs: list[str] | None = None, force: bool = False, timeout: int = 600) -> list[Path]:
+    """Execute each lab's solution into solutions/ and write its student version into labs/."""
+    written = []
+    for lab in labs or lab_ids():
+        sol = solution_notebook(lab)
+        student = student_notebook(sol)
+        _protect(LABS / f"{lab}.ipynb", force)
+        execute(sol, SOLUTIONS, timeout)
+        _write(sol, SOLUTIONS / f"{lab}.ipynb")
+        _write(student, LABS / f"{lab}.ipynb")
+        written += [SOLUTIONS / f"{lab}.ipynb", LABS / f"{lab}.ipynb"]
+    return written
+
+
+def _solution_lines(sol) -> set[str]:
+    """Non-trivial code lines inside solution and hidden-test regions (what must not leak)."""
+    lines = set()
+    for cell in sol.cells:
+        for kind in ("SOLUTION", "HIDDEN TESTS"):
+            for region in re.findall(REGION.format(kind), cell.source, flags=re.S):
+                lines |= {ln.strip() for ln in region.splitlines()[1:-1] if len(ln.strip()) > 12}
+    return lines
+
+
+def check(labs: list[str] | None = None) -> list[str]:
+    """Problems that make a release unsafe: stale generated files, and leaks into labs/."""
+    problems = []
+    for lab in labs or lab_ids():
+        sol, lab_path, sol_path = solution_notebook(lab), LABS / f"{lab}.ipynb", SOLUTIONS / f"{lab}.ipynb"
+        for path in (sol_path, lab_path):
+            if not path.exists():
+                problems.append(f"{path.relative_to(ROOT)} is missing: run `mcunet-lite kit build`")
+        if problems:
+            continue
+        built = _nbformat().read(sol_path, as_version=4)
+        if [(c.cell_type, c.source) for c in built.cells] != [(c.cell_type, c.source) for c in sol.cells]:
+            problems.append(f"{sol_path.relative_to(ROOT)} is stale (its source changed): run `mcunet-lite kit build`")
+        elif not any(c.get("outputs") for c in built.cells if c.cell_type == "code"):
+            problems.append(f"{sol_path.relative_to(ROOT)} has no outputs: run `mcunet-lite kit build`")
+        text = lab_path.read_text()
+        student = _nbformat().reads(text, as_version=4)
+        if text != _nbformat().writes(student_notebook(sol)) + "\n":
+            problems.append(f"{lab_path.relative_to(ROOT)} differs from its generated version: run `mcunet-lite kit build`")
+        problems += [f"{lab_path.relative_to(ROOT)}: {p}" for p in leaks(student, sol)]
+    return problems
+
+
+def leaks(student, sol) -> list[str]:
+    """What of the solution shows in a student notebook: markers, outputs, solution lines."""
+    found = []
+    secret = _solution_lines(sol)
+    for i, cell in enumerate(student.cells):
+        if re.search(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", cell.source):
+            found.append(f"cell {i} holds a solution or hidden-test marker")
+        if cell.get("outputs") or cell.get("execution_count"):
+            found.append(f"cell {i} holds outputs")
+        shown = {ln.strip() for ln in cell.source.splitlines()} & secret
+        if shown:
+            found.append(f"cell {i} holds solution code: {sorted(shown)[0]!r}")
+    return found
+
+
+# ------------------------------------------------------------------------------------- grade
+@dataclass
+class Report:
+    """A graded submission, in the `--json` shape."""
+
+    lab: str
+    score: float
+    max_score: float
+    exercises: list[dict] = field(default_factory=list)
+    notebook_errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        """Per-exercise points and feedback for a person."""
+        rows = [f"{self.lab}: {self.score:g} / {self.max_score:g} points"]
+        for e in self.exercises:
+            rows.append(f"  [{e['points']:g}/{e['max_points']:g}] {e['id']}: {e['feedback']}")
+        rows += [f"  note: {err}" for err in self.notebook_errors]
+        return "\n".join(rows)
+
+
+def lab_of(nb, path: Path) -> str:
+    """The lab a notebook belongs to: its metadata, else its file name prefix (NN_)."""
+    from . import checks
+    lab = nb.metadata.get("mcunet_lite", {}).get("lab")
+    if lab in checks.EXERCISES:
+        return lab
+    for known in checks.EXERCISES:
+        if path.name.startswith(known[:3]):
+            return known
+    raise UserError(f"cannot tell which lab {path.name} is: its name should start with the lab number "
+                    f"(labs: {', '.join(checks.EXERCISES)})")
+
+
+def _grading_cell(lab: str, ex_id: str) -> str:
+    return ("import importlib as _il, json as _js, mcunet_lite.checks as _ck\n"
+            f"print({MARK!r} + _js.dumps(_il.reload(_ck).run({lab!r}, {ex_id!r}, globals())))")
+
+
+def grade(path: str | Path, timeout: int = 120) -> Report:
+    """Execute a submission in a fresh kernel and score it with the package's checks.
+
+    The file is only read. Cells that fail or exceed `timeout` seconds are noted and skipped; each
+    exercise is checked in its own appended cell, so one hanging function costs only its points.
+    """
+    from nbclient import NotebookClient
+    from . import checks
+    path = Path(path)
+    try:
+        nb = _nbformat().read(path, as_version=4)
+    except FileNotFoundError:
+        raise UserError(f"no such notebook: {path}") from None
+    except Exception as e:  # nbformat raises several types for a broken file
+        raise UserError(f"{path} is not a readable notebook ({type(e).__name__}: {e})") from None
+    lab = lab_of(nb, path)
+    numbers = [i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    nb.cells = code + [_nbformat().v4.new_code_cell(_grading_cell(lab, ex.id)) for ex in checks.EXERCISES[lab]]
+    client = NotebookClient(nb, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
+                            kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
+    try:
+        client.execute()
+    except Exception as e:  # the kernel died (os._exit, segfault) or would not start
+        nb.cells[0].outputs.append({"output_type": "error", "ename": type(e).__name__, "evalue": str(e)[:150]})
+    errors = [f"cell {n}: {o['ename']}: {o.get('evalue', '')}"[:200] for n, c in zip(numbers, code)
+              for o in c.outputs if o.get("output_type") == "error"]
+    results = []
+    for ex, cell in zip(checks.EXERCISES[lab], nb.cells[len(code):]):
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        found = [json.loads(ln[len(MARK):]) for ln in text.splitlines() if ln.startswith(MARK)]
+        results.append(found[-1] if found else {"id": ex.id, "points": 0, "max_points": ex.points,
+                                                "feedback": f"the check did not finish within {timeout} s "
+                                                            "(an infinite loop?) or crashed the kernel"})
+    return Report(lab, sum(r["points"] for r in results), sum(r["max_points"] for r in results), results, errors)

@@ -1,0 +1,283 @@
+# %% [markdown]
+# # Lab 00: The memory wall
+#
+# A microcontroller such as the STM32F746 (the board of the MCUNet papers) has **320 kB of SRAM**
+# and **1 MB of Flash**. Int8 weights live in Flash; activations live in SRAM while the network
+# runs. This lab measures where that SRAM goes, and finds the *memory wall* that MCUNet
+# (TinyNAS + TinyEngine) and MCUNetV2 (patch-based inference) are built to break.
+#
+# **Learning goals**
+# 1. Compute a convolution's output shape, MACs and activation memory by hand.
+# 2. Compute the SRAM live during every op of a network from tensor lifetimes, under the
+#    `naive` rule and TinyEngine's in-place depthwise rule.
+# 3. See that MobileNetV2's memory is concentrated in its first blocks, and that smaller weights
+#    do not mean smaller activations.
+# 4. Find the largest input resolution that fits a budget: the trade-off TinyNAS optimises.
+#
+# **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
+# yourself any time with `mcunet-lite grade labs/00_memory_wall.ipynb`.
+
+# %%
+# %matplotlib inline
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mcunet_lite import profile as prof
+from mcunet_lite import viz, zoo
+from mcunet_lite.ir import Graph
+
+KB = 1024
+
+# %% [markdown]
+# ## 1. The budgets
+#
+# Three microcontrollers the MCUNet papers use. Keep these numbers in mind: every figure below is
+# compared against them.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for mcu, (sram, flash) in prof.MCU_BUDGETS.items():
+    print(f"{mcu}: SRAM {sram // KB} kB, Flash {flash // KB} kB")
+
+# %% [markdown]
+# ## 2. One convolution (2 points)
+#
+# Activations are NHWC and int8: one byte per element. A convolution with `kernel` k, `stride` s
+# and `groups` g pads k//2 on every side, so its output is `ceil(H / s)` by `ceil(W / s)`. Each
+# output element costs `k * k * (C_in / g)` multiply-accumulates (MACs): a *depthwise* conv has
+# `g = C_in`, so each output reads a single input channel. While it runs, the layer needs its
+# input and its output in SRAM at the same time.
+#
+# Write `conv_layer_cost(in_shape, out_channels, kernel, stride, groups)` returning
+# `(out_shape, macs, sram_bytes)` with `out_shape = (N, H_out, W_out, out_channels)` and
+# `sram_bytes` = input elements + output elements.
+
+# %% solution=true grade_id="conv_layer_cost"
+def conv_layer_cost(in_shape, out_channels, kernel, stride, groups):
+    """Output shape, MACs and int8 activation bytes (input + output) of one conv layer."""
+    ### BEGIN SOLUTION
+    n, h, w, c = in_shape
+    ho, wo = -(-h // stride), -(-w // stride)
+    out_shape = (n, ho, wo, out_channels)
+    macs = n * ho * wo * out_channels * kernel * kernel * (c // groups)
+    return out_shape, macs, n * h * w * c + n * ho * wo * out_channels
+    ### END SOLUTION
+
+
+# %% points=2 grade_id="conv_layer_cost_tests"
+# MobileNetV2's second block expands 112x112x16 to 96 channels with a 1x1 conv:
+assert conv_layer_cost((1, 112, 112, 16), 96, 1, 1, 1) == ((1, 112, 112, 96), 19_267_584, 1_404_928)
+# ...then its stride-2 depthwise 3x3 conv:
+assert conv_layer_cost((1, 112, 112, 96), 96, 3, 2, 96)[1] == 2_709_504
+### BEGIN HIDDEN TESTS
+from mcunet_lite import checks
+_r = checks.run("00_memory_wall", "conv_layer_cost", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# That 1x1 conv alone needs **1372 kB** of SRAM: more than four STM32F746s. Remember it.
+#
+# ## 3. A whole network, op by op
+#
+# The kit represents a network as a `Graph`: `graph.ops` in execution order, each op with
+# `op.inputs` (tensor names: activations first, then weights) and `op.output`;
+# `graph.tensors[name].size` is a tensor's element count; `graph.activations(op)` lists the
+# non-weight inputs; `graph.is_depthwise(op)` tells a depthwise conv; `graph.inputs` and
+# `graph.outputs` name the network's input and output tensors. Here is a small MobileNetV2:
+
+# %%
+g = zoo.mobilenet_v2(width=0.35, resolution=96).graph()
+print("\n".join(g.summary().splitlines()[:8]))
+
+# %% [markdown]
+# A tensor is **live** from the op that produces it to the last op that reads it (the network
+# input from the start, the output to the end). The SRAM an op needs is every tensor live while it
+# runs: its inputs, its output, and tensors *held* for later ops, such as a residual input waiting
+# for its ADD (MCUNetV2, section 4). That is the `naive` rule.
+#
+# TinyEngine (MCUNet, section 3.2) runs a depthwise conv **in place**: each output channel
+# overwrites its input channel, so when the input is not needed afterwards the op costs
+# `max(in, out)` instead of `in + out`. That is the `tinyengine` rule. Careful: when the
+# depthwise input is still needed later (a residual block with expansion 1), it cannot be
+# overwritten.
+#
+# Write `live_bytes(graph, rule)` returning a list with one entry per op: the bytes live while
+# that op runs, under `rule` (`"naive"` or `"tinyengine"`).
+
+# %% solution=true grade_id="live_bytes"
+def live_bytes(graph, rule):
+    """Bytes live during each op of `graph` (inputs, output, held tensors), under `rule`."""
+    ### BEGIN SOLUTION
+    last = {t: -1 for t in graph.inputs}
+    for i, op in enumerate(graph.ops):
+        last[op.output] = i
+        for t in graph.activations(op):
+            last[t] = i
+    for t in graph.outputs:
+        last[t] = len(graph.ops)
+    live = {t: graph.tensors[t].size for t in graph.inputs}
+    result = []
+    for i, op in enumerate(graph.ops):
+        out = graph.tensors[op.output].size
+        cost = sum(live.values()) + out
+        x = op.inputs[0]
+        if rule == "tinyengine" and graph.is_depthwise(op) and last[x] == i:
+            cost -= min(live[x], out)
+        result.append(cost)
+        live[op.output] = out
+        for t in [t for t in live if last[t] == i]:
+            del live[t]
+    return result
+    ### END SOLUTION
+
+
+# %% points=4 grade_id="live_bytes_tests"
+tiny = Graph("tiny")
+a = tiny.conv2d(tiny.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")      # 8x8x4 -> 8x8x8
+b = tiny.conv2d(a, 8, 3, groups=8, name="b")                                  # depthwise
+tiny.outputs.append(tiny.add_op("add", "c", [a, b], {"act": None}))           # residual: a is held
+assert live_bytes(tiny, "naive") == [12 * 64, 16 * 64, 24 * 64]
+assert live_bytes(tiny, "tinyengine") == [12 * 64, 16 * 64, 24 * 64]       # a is still needed: no in place
+### BEGIN HIDDEN TESTS
+_r = checks.run("00_memory_wall", "live_bytes", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Now the real thing: MobileNetV2 at width 1.0 and 224x224, under both rules.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+mbv2 = zoo.mobilenet_v2(1.0, 224).graph()
+for rule in ("naive", "tinyengine"):
+    per_op = live_bytes(mbv2, rule)
+    worst = int(np.argmax(per_op))
+    print(f"{rule:10s}: peak {max(per_op) // KB} kB at {mbv2.ops[worst].name}")
+p = prof.profile(mbv2, "tinyengine")
+print(f"MACs {p.macs / 1e6:.1f}M, params {p.params / 1e6:.2f}M, Flash {p.flash_bytes / KB:.0f} kB")
+
+# %% [markdown]
+# Expected: 1470 kB (naive) and 1372 kB (tinyengine), the figures of the MCUNetV2 paper, and
+# 300.8M MACs.
+#
+# ## 4. Where the memory goes (2 points)
+#
+# Op names are hierarchical: `blocks.3.expand.conv` is in block `blocks.3`; `stem.conv` in
+# `stem`; ResNet's `layer1.0.conv1` in `layer1.0`. A block's name is the op name up to and
+# including its first all-digit part, or the first part when there is none.
+#
+# Write `block_peaks(names, sram)` that takes the op names and their live bytes and returns a
+# dict from block name to that block's **peak** (largest value), in order of first appearance.
+
+# %% solution=true grade_id="block_peaks"
+def block_peaks(names, sram):
+    """Peak live bytes per block, blocks named by the prefix up to the first numeric part."""
+    ### BEGIN SOLUTION
+    peaks = {}
+    for name, s in zip(names, sram):
+        parts = name.split(".")
+        cut = next((i + 1 for i, p in enumerate(parts) if p.isdigit()), 1)
+        block = ".".join(parts[:cut])
+        peaks[block] = max(peaks.get(block, 0), s)
+    return peaks
+    ### END SOLUTION
+
+
+# %% points=2 grade_id="block_peaks_tests"
+assert block_peaks(["stem.conv", "blocks.0.depthwise.conv", "blocks.0.project.conv", "head.conv"],
+                   [5, 7, 3, 2]) == {"stem": 5, "blocks.0": 7, "head": 2}
+### BEGIN HIDDEN TESTS
+_r = checks.run("00_memory_wall", "block_peaks", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %%
+# NBVAL_CHECK_OUTPUT
+peaks = block_peaks([op.name for op in mbv2.ops], live_bytes(mbv2, "tinyengine"))
+values = np.array(list(peaks.values()))
+print(f"{len(peaks)} blocks; largest block peak {values.max() // KB} kB, median {int(np.median(values)) // KB} kB "
+      f"({values.max() / np.median(values):.1f}x)")
+over = [b for b, v in peaks.items() if v > 320 * KB]
+print(f"blocks over the STM32F746's 320 kB: {over}")
+viz.block_memory(prof.profile(mbv2, "tinyengine"))
+plt.show()
+
+# %% [markdown]
+# Only the first five blocks (the stem and the first four inverted-residual blocks, all at
+# 112x112 or 56x56) break the budget; everything after fits with room to spare. This imbalance is
+# what MCUNetV2 exploits: run just those first blocks **patch by patch** (Lab 03).
+#
+# ## 5. Smaller weights, bigger activations
+#
+# ResNet-18 has 3.4x more parameters than MobileNetV2, yet MobileNetV2 needs *more* SRAM.
+# Reducing model size (Flash) does not reduce peak activation memory (SRAM).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+pair = [prof.profile(zoo.get("resnet18").graph()), prof.profile(mbv2)]
+for q in pair:
+    print(f"{q.model:9s} params {q.params / 1e6:5.2f}M  Flash {q.flash_bytes / KB / KB:5.2f} MB  "
+          f"peak SRAM {q.peak_sram_bytes / KB:6.0f} kB")
+viz.size_vs_activation(pair)
+plt.show()
+
+# %% [markdown]
+# ## 6. What fits? (2 points)
+#
+# TinyNAS (Lab 04) chooses the input resolution and width so that the network fits. Write
+# `largest_fitting_resolution(width, budget, rule)`: among the resolutions 48, 64, ..., 224
+# (step 16), the **largest** at which MobileNetV2 with that `width` has a peak SRAM (under
+# `rule`) of at most `budget` bytes; `None` when none fits. Use `zoo.mobilenet_v2(width, r).graph()`
+# and your `live_bytes`.
+
+# %% solution=true grade_id="largest_fitting_resolution"
+def largest_fitting_resolution(width, budget, rule):
+    """Largest resolution in 48..224 (step 16) whose MobileNetV2 peak SRAM fits `budget` bytes."""
+    ### BEGIN SOLUTION
+    best = None
+    for r in range(48, 225, 16):
+        if max(live_bytes(zoo.mobilenet_v2(width, r).graph(), rule)) <= budget:
+            best = r
+    return best
+    ### END SOLUTION
+
+
+# %% points=2 grade_id="largest_fitting_resolution_tests"
+assert largest_fitting_resolution(0.35, 320 * KB, "tinyengine") == 144
+### BEGIN HIDDEN TESTS
+_r = checks.run("00_memory_wall", "largest_fitting_resolution", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("width  " + "  ".join(f"{m:>10s}" for m in prof.MCU_BUDGETS))
+for width in (0.35, 0.5, 0.75, 1.0):
+    row = [largest_fitting_resolution(width, sram, "tinyengine") for sram, _ in prof.MCU_BUDGETS.values()]
+    print(f"{width:5.2f}  " + "  ".join(f"{str(r):>10s}" for r in row))
+
+# %% [markdown]
+# Layer by layer, even the STM32H743 (512 kB) cannot run a full-width MobileNetV2 above 128x128,
+# and the STM32F746 stops at 144x144 even for width 0.35 (at that width the int8 weights need
+# under 1 MB of Flash: SRAM is the wall, not Flash).
+#
+# ## 7. Explore
+#
+# Move the sliders: width and resolution against the three microcontrollers' SRAM and Flash.
+# (The widget needs a live kernel in JupyterLab; in a static page you see nothing here.)
+
+# %%
+from mcunet_lite.widgets import memory_explorer
+
+memory_explorer("mbv2")
+
+# %% [markdown]
+# ## What MCUNet does next
+#
+# You found the memory wall: peak activation memory, concentrated in the first blocks, not model
+# size. Lab 01 makes the bytes real with **int8 arithmetic** exactly as TFLite Micro computes it;
+# Lab 02 schedules where every tensor lives in a static arena, as TinyEngine does; Lab 03 runs
+# the first blocks patch by patch (MCUNetV2) and cuts this lab's 1372 kB by about 8x.
