@@ -40,6 +40,23 @@ def cmd_profile(a: argparse.Namespace) -> None:
     print(json.dumps(p.to_dict()) if a.json else prof.format_table(p))
 
 
+def cmd_schedule(a: argparse.Namespace) -> None:
+    """Plan the activation arena of a model and check the plan; table or JSON."""
+    from . import schedule
+    plan = schedule.plan(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes), a.allocator,
+                         inplace=not a.no_inplace)
+    schedule.check(plan)
+    if a.json:
+        print(json.dumps(plan.to_dict()))
+        return
+    print(f"{'tensor':36s} {'offset':>9s} {'bytes':>9s} {'ops':>9s}")
+    for t in plan.tensors.values():
+        print(f"{t.name:36s} {t.offset:9d} {t.size:9d} {t.first_op:4d}..{t.last_op:<4d}")
+    print(f"arena {plan.arena_bytes} bytes ({plan.arena_bytes / 1024:.1f} kB), lower bound {plan.lower_bound_bytes}, "
+          f"allocator {plan.allocator}, in-place {'on' if plan.inplace else 'off'} ({len(plan.pairs)} pairs); "
+          f"kernel scratch {plan.extra_buffers_bytes} bytes; Flash {plan.flash_bytes} bytes; checker: no overlap")
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -96,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rule", choices=prof.RULES, default="tinyengine", help="SRAM counting rule")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("schedule", help="plan the activation arena (lifetimes, in-place ops, allocator)")
+    add_model_args(p)
+    p.add_argument("--allocator", choices=["naive", "greedy", "best"], default="best")
+    p.add_argument("--no-inplace", action="store_true", help="no in-place depthwise / add / reshape")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
     p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")

@@ -120,23 +120,35 @@ def lifetimes(g: Graph) -> dict[str, tuple[int, int]]:
     return life
 
 
+ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "bool": 1, "int64": 8}
+
+
+def activation_bytes(g: Graph) -> dict[str, int]:
+    """Bytes of every activation tensor. A graph with int8 activations (quantized or imported
+    .tflite) is counted by dtype (a float input really is 4 bytes per element); a float graph is
+    counted as its int8 deployment: one byte per element."""
+    acts = {n: t for n, t in g.tensors.items() if not t.const}
+    int8 = any(t.dtype in ("int8", "uint8") for t in acts.values())
+    return {n: t.size * (ITEMSIZE.get(t.dtype, 4) if int8 else 1) for n, t in acts.items()}
+
+
 def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     """Bytes live during each op under `rule`: one sweep over the execution order."""
     if rule not in RULES:
         raise UserError(f"unknown counting rule '{rule}'; valid rules: {', '.join(RULES)}")
-    life = lifetimes(g)
+    life, nbytes = lifetimes(g), activation_bytes(g)
     dies: dict[int, list[str]] = {}
     for t, (_, last) in life.items():
         dies.setdefault(last, []).append(t)
-    live = sum(g.tensors[t].size for t in g.inputs)
+    live = sum(nbytes[t] for t in g.inputs)
     out = []
     for i, op in enumerate(g.ops):
-        o = g.tensors[op.output].size
+        o = nbytes[op.output]
         cost = live + o
         if rule == "tinyengine" and g.is_depthwise(op) and life[op.inputs[0]][1] == i:
-            cost -= min(g.tensors[op.inputs[0]].size, o)
+            cost -= min(nbytes[op.inputs[0]], o)
         out.append(cost)
-        live += o - sum(g.tensors[t].size for t in dies.get(i, ()))
+        live += o - sum(nbytes[t] for t in dies.get(i, ()))
     return out
 
 

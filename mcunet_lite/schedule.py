@@ -1,0 +1,303 @@
+"""TinyEngine-style memory scheduling: lifetimes, in-place ops, arena planning, overlap checking.
+
+On a microcontroller every activation lives in one static arena; the scheduler picks an execution
+order, decides which ops may write over their input (MCUNet section 3.2: in-place depthwise
+convolution; also an ADD into a dying operand and a RESHAPE that only renames bytes), merges each
+such pair into one buffer, and gives every buffer a byte offset. The arena can never be smaller
+than the largest total of buffers live at one op (`lower_bound_bytes`); `check` verifies a plan
+independently of the allocator that made it.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+
+from .errors import UserError
+from .ir import Graph
+from .profile import activation_bytes, lifetimes, op_weights
+
+ALLOCATORS = ("naive", "greedy", "best")
+
+
+class OverlapError(AssertionError):
+    """Two tensors live at the same time share bytes without a declared in-place pair."""
+
+
+@dataclass
+class Placement:
+    """Where one activation tensor lives: bytes [offset, offset + size) during ops [first_op, last_op]."""
+
+    name: str
+    offset: int
+    size: int
+    first_op: int
+    last_op: int
+
+
+@dataclass
+class Plan:
+    """A memory plan for `graph` (in its chosen execution order)."""
+
+    graph: Graph
+    allocator: str
+    inplace: bool
+    tensors: dict[str, Placement]
+    pairs: list[tuple[str, str]]
+    arena_bytes: int
+    lower_bound_bytes: int
+    extra_buffers_bytes: int
+    flash_bytes: int
+    order_changed: bool = False
+    scratch: list[int] = field(default_factory=list)
+
+    def live_bytes(self) -> list[int]:
+        """Bytes of arena in use during each op (in-place pairs counted once)."""
+        return _live_sums(_buffers(self.graph, self.pairs, activation_bytes(self.graph)), len(self.graph.ops))
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the `schedule --json` shape)."""
+        return {"model": self.graph.meta.get("model", self.graph.name), "allocator": self.allocator,
+                "inplace": self.inplace, "arena_bytes": self.arena_bytes,
+                "lower_bound_bytes": self.lower_bound_bytes, "extra_buffers_bytes": self.extra_buffers_bytes,
+                "flash_bytes": self.flash_bytes, "order_changed": self.order_changed,
+                "inplace_pairs": [list(p) for p in self.pairs],
+                "tensors": [asdict(t) for t in self.tensors.values()]}
+
+
+# ------------------------------------------------------------------------------ in-place rules
+def inplace_pairs(g: Graph) -> list[tuple[str, str]]:
+    """(input, output) pairs that may share bytes: the input dies at the op and the output fits in
+    it. Depthwise conv (channel by channel, one channel of scratch), ADD (element by element) and
+    RESHAPE (same bytes, new shape)."""
+    life, nbytes = lifetimes(g), activation_bytes(g)
+    pairs = []
+    for i, op in enumerate(g.ops):
+        if op.kind in ("reshape", "add"):
+            candidates = g.activations(op)
+        elif g.is_depthwise(op) and g.shape(op.inputs[1])[0] == g.shape(op.inputs[0])[-1]:
+            candidates = [op.inputs[0]]  # channel multiplier 1: output channel c fits input channel c
+        else:
+            continue
+        for x in candidates:
+            if life[x][1] == i and nbytes[op.output] <= nbytes[x]:
+                pairs.append((x, op.output))
+                break
+    return pairs
+
+
+def kernel_scratch_bytes(g: Graph, op_index: int, pairs: list[tuple[str, str]]) -> int:
+    """Scratch an emitted kernel needs beside the arena (TinyEngine / CMSIS-NN conventions):
+    an in-place depthwise conv keeps one padded input channel; a conv with k > 1 and a pointwise
+    conv use a two-column int16 im2col buffer. The code generator allocates exactly this."""
+    op = g.ops[op_index]
+    if op.kind != "conv2d":
+        return 0
+    _, h, w, c = g.shape(op.inputs[0])
+    pt, pb, pl, pr = op.attrs["pads"]
+    if g.is_depthwise(op):
+        return (h + pt + pb) * (w + pl + pr) if (op.inputs[0], op.output) in pairs else 0
+    _, kh, kw, cin_g = g.shape(op.inputs[1])
+    return 2 * kh * kw * cin_g * 2
+
+
+# ------------------------------------------------------------------------------------- buffers
+@dataclass
+class _Buffer:
+    """Tensors sharing one base offset (an in-place chain); each keeps its own size and lifetime,
+    so a stride-2 depthwise output holds only its own bytes once its input is gone."""
+
+    segments: list[tuple[str, int, int, int]]  # (tensor, first op, last op, bytes)
+    offset: int = -1
+
+    @property
+    def first(self) -> int:
+        return min(s[1] for s in self.segments)
+
+    @property
+    def size(self) -> int:
+        return max(s[3] for s in self.segments)
+
+
+def _buffers(g: Graph, pairs: list[tuple[str, str]], nbytes: dict[str, int]) -> list[_Buffer]:
+    """Merge in-place pairs (union-find) into buffers."""
+    life = lifetimes(g)
+    root = {t: t for t in life}
+
+    def find(t: str) -> str:
+        while root[t] != t:
+            root[t] = root[root[t]]
+            t = root[t]
+        return t
+
+    for x, y in pairs:
+        root[find(y)] = find(x)
+    groups: dict[str, list[str]] = {}
+    for t in life:
+        groups.setdefault(find(t), []).append(t)
+    return [_Buffer([(t, *life[t], nbytes[t]) for t in ts]) for ts in groups.values()]
+
+
+def _live_sums(buffers: list[_Buffer], n_ops: int) -> list[int]:
+    """Bytes in use at each op: per buffer, its largest member live there."""
+    sums = [0] * n_ops
+    for b in buffers:
+        peak = [0] * n_ops
+        for _, first, last, size in b.segments:
+            for i in range(max(first, 0), min(last, n_ops - 1) + 1):
+                peak[i] = max(peak[i], size)
+        sums = [s + p for s, p in zip(sums, peak)]
+    return sums
+
+
+def _first_fit(buffers: list[_Buffer]) -> int:
+    """Place buffers in the given order at the lowest offset where none of their tensors meets
+    a live tensor of an already placed buffer; returns the arena size."""
+    placed: list[_Buffer] = []
+    for b in buffers:
+        forbidden = []  # offsets [lo, hi) at which b would collide
+        for p in placed:
+            for _, f1, l1, s1 in b.segments:
+                for _, f2, l2, s2 in p.segments:
+                    if f1 <= l2 and f2 <= l1:
+                        forbidden.append((p.offset - s1 + 1, p.offset + s2))
+        offset = 0
+        for lo, hi in sorted(forbidden):
+            if lo > offset:
+                break
+            offset = max(offset, hi)
+        b.offset = offset
+        placed.append(b)
+    return max((b.offset + b.size for b in buffers), default=0)
+
+
+def _allocate(buffers: list[_Buffer], allocator: str, lower_bound: int, seed: int = 0) -> int:
+    """Give every buffer an offset: naive (each its own bytes), greedy (TFLite Micro: largest
+    first, first fit) or best (several orders and seeded perturbations; stops at the bound)."""
+    if allocator == "naive":
+        offset = 0
+        for b in sorted(buffers, key=lambda b: b.first):
+            b.offset, offset = offset, offset + b.size
+        return offset
+    greedy = sorted(buffers, key=lambda b: (-b.size, b.first))
+    if allocator == "greedy":
+        return _first_fit(greedy)
+    span = {id(b): max(s[2] for s in b.segments) - b.first + 1 for b in buffers}
+    orders = [greedy, sorted(buffers, key=lambda b: (b.first, -b.size)),
+              sorted(buffers, key=lambda b: (-span[id(b)], -b.size)),
+              sorted(buffers, key=lambda b: -b.size * span[id(b)])]
+    rng = random.Random(seed)
+    for _ in range(200):
+        orders.append(sorted(buffers, key=lambda b: -b.size * rng.uniform(0.7, 1.3)))
+    best, best_offsets = None, None
+    for order in orders:
+        arena = _first_fit(order)
+        if best is None or arena < best:
+            best, best_offsets = arena, [b.offset for b in buffers]
+        if best <= lower_bound:
+            break
+    for b, off in zip(buffers, best_offsets):
+        b.offset = off
+    return best
+
+
+# ------------------------------------------------------------------------------ execution order
+def _reordered(g: Graph, order: list[int]) -> Graph:
+    return Graph(g.name, g.tensors, [g.ops[i] for i in order], g.inputs, g.outputs, g.meta)
+
+
+def memory_aware_order(g: Graph, beam: int = 16) -> list[int]:
+    """A topological order with a low peak of live bytes (beam search over the ready ops): where
+    branches can run in either order, run first the one that frees memory soonest."""
+    nbytes = activation_bytes(g)
+    producer = {op.output: i for i, op in enumerate(g.ops)}
+    deps = [{producer[t] for t in g.activations(op) if t in producer} for op in g.ops]
+    users: dict[str, int] = {}
+    for op in g.ops:
+        for t in set(g.activations(op)):
+            users[t] = users.get(t, 0) + 1
+    succ: list[list[int]] = [[] for _ in g.ops]
+    for i, d in enumerate(deps):
+        for j in d:
+            succ[j].append(i)
+    start = frozenset(i for i, d in enumerate(deps) if not d)
+    states = [(0, sum(nbytes[t] for t in g.inputs), (), frozenset(), start, {})]
+    for _ in g.ops:
+        nxt = {}
+        for peak, live, order, done, ready, used in states:
+            for i in ready:
+                op = g.ops[i]
+                now = live + nbytes[op.output]
+                used2 = dict(used)
+                freed = 0
+                for t in set(g.activations(op)):
+                    used2[t] = used2.get(t, 0) + 1
+                    if used2[t] == users[t] and t not in g.outputs:
+                        freed += nbytes[t]
+                done2 = done | {i}
+                ready2 = (ready - {i}) | {j for j in succ[i] if deps[j] <= done2}
+                state = (max(peak, now), now - freed, order + (i,), done2, ready2, used2)
+                if done2 not in nxt or state[:2] < nxt[done2][:2]:
+                    nxt[done2] = state
+        states = sorted(nxt.values(), key=lambda s: s[:2])[:beam]
+    return list(states[0][2])
+
+
+# ------------------------------------------------------------------------------------ planning
+def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True) -> Plan:
+    """Plan the arena of `g`: choose the order, declare in-place pairs, allocate, and report."""
+    if allocator not in ALLOCATORS:
+        raise UserError(f"unknown allocator '{allocator}'; valid allocators: {', '.join(ALLOCATORS)}")
+    if not g.ops:
+        raise UserError(f"graph '{g.name}' has no ops to schedule")
+    candidates = [g]
+    if reorder:
+        order = memory_aware_order(g)
+        if order != list(range(len(g.ops))):
+            candidates.append(_reordered(g, order))
+    best = None
+    for h in candidates:
+        pairs = inplace_pairs(h) if inplace else []
+        buffers = _buffers(h, pairs, activation_bytes(h))
+        lb = max(_live_sums(buffers, len(h.ops)))
+        if best is None or lb < best[2]:
+            best = (h, pairs, lb, buffers)
+    h, pairs, lb, buffers = best
+    arena = _allocate(buffers, allocator, lb)
+    tensors = {t: Placement(t, b.offset, size, first, last) for b in buffers for t, first, last, size in b.segments}
+    scratch = [kernel_scratch_bytes(h, i, pairs) for i in range(len(h.ops))]
+    flash = sum(op_weights(h, op)[1] for op in h.ops)
+    return Plan(h, allocator, inplace, tensors, pairs, arena, lb, max(scratch), flash, h is not g, scratch)
+
+
+def check(p: Plan) -> None:
+    """Verify `p` without trusting the allocator: recompute every tensor's lifetime from the
+    graph, and fail if two tensors live at the same time share a byte, unless they are a declared
+    in-place pair whose input dies exactly where the output is made."""
+    g = p.graph
+    first = {t: -1 for t in g.inputs}
+    last: dict[str, int] = {}
+    for i, op in enumerate(g.ops):
+        first[op.output] = i
+        last.setdefault(op.output, i)
+        for t in op.inputs:
+            if t in first:
+                last[t] = i
+    for t in g.outputs:
+        last[t] = len(g.ops)
+    missing = set(first) - set(p.tensors)
+    if missing:
+        raise OverlapError(f"tensors without a place in the arena: {sorted(missing)[:5]}")
+    declared = {(x, y) for x, y in p.pairs if last[x] == first[y] and x in g.ops[first[y]].inputs}
+    names = sorted(first, key=lambda t: p.tensors[t].offset)
+    for i, a in enumerate(names):
+        pa = p.tensors[a]
+        if pa.offset < 0 or pa.offset + pa.size > p.arena_bytes:
+            raise OverlapError(f"'{a}' at [{pa.offset}, {pa.offset + pa.size}) lies outside the {p.arena_bytes}-byte arena")
+        for b in names[i + 1:]:
+            pb = p.tensors[b]
+            if pb.offset >= pa.offset + pa.size:
+                break
+            if first[a] <= last[b] and first[b] <= last[a] and (a, b) not in declared and (b, a) not in declared:
+                raise OverlapError(f"'{a}' (ops {first[a]}..{last[a]}, bytes [{pa.offset}, {pa.offset + pa.size})) and "
+                                   f"'{b}' (ops {first[b]}..{last[b]}, bytes [{pb.offset}, {pb.offset + pb.size})) "
+                                   "are live together and share bytes")
