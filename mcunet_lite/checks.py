@@ -86,7 +86,35 @@ def _random_mbconv(rng: random.Random) -> zoo.MBConvConfig:
                             resolution=rng.choice([32, 40, 48, 64]))
 
 
+def _skip_graph(rng: random.Random) -> Graph:
+    """conv a -> conv b(a) -> add(a, b): the conv before the ADD reads the residual, so it cannot
+    write the sum into it."""
+    g = Graph("skip")
+    hw, c = rng.choice([6, 8, 10]), rng.choice([4, 8])
+    a = g.conv2d(g.add_input("input", (1, hw, hw, 3)), c, 1, name="a")
+    b = g.conv2d(a, c, rng.choice([1, 3]), name="b")
+    g.outputs.append(g.add_op("add", "s", [a, b], {"act": None}))
+    return g
+
+
+def _dw_add_graph(rng: random.Random) -> Graph:
+    """a = conv(x), b = conv(x), c = depthwise(b), add(a, c): the conv before the ADD is a
+    depthwise conv (running in place over b), so it does not write the sum into a."""
+    g = Graph("dw-add")
+    hw, c = rng.choice([6, 8, 10]), rng.choice([4, 8])
+    x = g.add_input("input", (1, hw, hw, 3))
+    a, b = g.conv2d(x, c, 1, name="a"), g.conv2d(x, c, 1, name="b")
+    d = g.conv2d(b, c, 3, groups=c, name="c")
+    g.outputs.append(g.add_op("add", "s", [a, d], {"act": None}))
+    return g
+
+
 def _live_cases(rng: random.Random) -> Iterable[Case]:
+    for make, label in ((_skip_graph, "conv a -> conv b(a) -> add(a, b)"),
+                        (_dw_add_graph, "a, b = conv(x); c = depthwise(b); add(a, c)")):
+        for rule in prof.RULES:
+            g = make(rng)
+            yield f"<{label} at {g.shape('a')}>, rule={rule!r}", (g, rule), prof.op_sram(g, rule)
     for i in range(6):
         cfg = _random_mbconv(rng)
         for rule in prof.RULES:

@@ -20,8 +20,8 @@ def load_graph(model: str, width: float | None = None, resolution: int | None = 
                config: str | None = None, num_classes: int | None = None) -> Graph:
     """MODEL argument -> Graph: a zoo name (with width / resolution / config) or a .tflite path."""
     if model.endswith(".tflite"):
-        raise UserError(f"'{model}': reading .tflite files is not available in this version; "
-                        f"use a zoo model: {', '.join(zoo.MODELS)}")
+        from . import tflite_io
+        return tflite_io.read(model)
     return zoo.get(model, width, resolution, num_classes, config).graph()
 
 
@@ -55,6 +55,96 @@ def cmd_schedule(a: argparse.Namespace) -> None:
     print(f"arena {plan.arena_bytes} bytes ({plan.arena_bytes / 1024:.1f} kB), lower bound {plan.lower_bound_bytes}, "
           f"allocator {plan.allocator}, in-place {'on' if plan.inplace else 'off'} ({len(plan.pairs)} pairs); "
           f"kernel scratch {plan.extra_buffers_bytes} bytes; Flash {plan.flash_bytes} bytes; checker: no overlap")
+
+
+def cmd_quantize(a: argparse.Namespace) -> None:
+    """Post-training int8 quantization of a zoo model (random init or a checkpoint) -> .tflite."""
+    import torch
+
+    from . import quant, tflite_io
+    from .from_torch import from_torch
+    if a.checkpoint:
+        from .train import load_checkpoint
+        module, meta, _ = load_checkpoint(a.checkpoint)
+        if meta["model"] != a.model:
+            raise UserError(f"checkpoint '{a.checkpoint}' holds a '{meta['model']}' model, not '{a.model}'")
+        resolution, weights = meta["resolution"], a.checkpoint
+    else:
+        cfg = zoo.get(a.model, a.width, a.resolution, a.num_classes, a.config)
+        torch.manual_seed(0)
+        module, resolution, weights = cfg.module(), cfg.resolution, "random init (seed 0; pass --checkpoint)"
+    g = from_torch(module.eval(), resolution, name=a.model)
+    images = quant.calibration_images(a.calib, a.calib_n, resolution)
+    npy = a.calib.endswith(".npy")
+    q = quant.quantize(g, images, a.percentile, input_quant=None if npy else (1 / 128, 0), float_io=a.float_io)
+    out = tflite_io.write(q, a.out)
+    agree = quant.float_vs_int8(g, q, images)
+    t = q.tensors[q.inputs[0]]
+    report = {"model": a.model, "resolution": resolution, "weights": weights, "out": str(out),
+              "bytes": out.stat().st_size, "ops": len(q.ops), "input": {"dtype": t.dtype, "shape": list(t.shape)},
+              "calibration": {"source": a.calib, "n": len(images), "percentile": a.percentile},
+              "float_vs_int8_on_calibration_images": agree}
+    if t.quant is not None:
+        report["input"].update(scale=float(t.quant.scale[0]), zero_point=int(t.quant.zero_point[0]))
+    if a.json:
+        print(json.dumps(report))
+        return
+    print(f"wrote {out} ({report['bytes']} bytes, {len(q.ops)} ops); weights: {weights}")
+    print(f"input {t.dtype} {list(t.shape)}" + (f" scale {report['input']['scale']:.6g} zero point "
+          f"{report['input']['zero_point']}" if t.quant is not None else ""))
+    print(f"calibration: {len(images)} images from {a.calib}" + (f", percentile {a.percentile}" if a.percentile else
+          ", min/max") + f"; float vs int8 top-1 agreement {agree['top1_agreement']:.3f}, "
+          f"max |output difference| {agree['max_abs_diff']:.4g}")
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    """Execute a .tflite model with the int8 reference executor on a .npy input."""
+    import numpy as np
+
+    from . import int8ref, tflite_io
+    g = tflite_io.read(a.model)
+    try:
+        x = np.load(a.input)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot read input '{a.input}': {e}") from None
+    ys = int8ref.run_all(g, x)
+    if len(ys) == 1:
+        np.save(a.output, ys[0])
+    elif a.output.endswith(".npz"):
+        np.savez(a.output, **{f"output_{i}": y for i, y in enumerate(ys)})
+    else:
+        raise UserError(f"'{a.model}' has {len(ys)} outputs; give --output OUT.npz to save them all")
+    print(f"wrote {a.output}: " + ", ".join(f"{y.dtype} {list(y.shape)}" for y in ys))
+
+
+def cmd_patch(a: argparse.Namespace) -> None:
+    """Plan MCUNetV2 patch-based inference: peak SRAM and MACs against layer-by-layer."""
+    from . import patch
+    g = load_graph(a.model, a.width, a.resolution, a.config, a.num_classes)
+    if a.auto_split:
+        if a.sram_budget is None:
+            raise UserError("--auto-split needs --sram-budget KB")
+        grids = (a.grid,) if a.grid else (2, 3, 4, 5, 6, 7, 8)
+        p = patch.auto_plan(g, int(a.sram_budget * 1024), grids, uniform=not a.trimmed)
+    else:
+        if a.grid is None or (a.split_block is None) == (a.split_op is None):
+            raise UserError("give --grid N and one of --split-block K, --split-op I (or --auto-split --sram-budget KB)")
+        split = patch.split_after_block(g, a.split_block) if a.split_block is not None else a.split_op
+        p = patch.plan(g, split, a.grid, uniform=not a.trimmed)
+    d = p.to_dict()
+    if a.json:
+        print(json.dumps(d))
+        return
+    print(f"{d['model']}: patch stage = ops 0..{d['split_op']} (through {d['split_op_name']}), "
+          f"{d['grid']}x{d['grid']} patches of the {'x'.join(map(str, d['stage_output_shape'][1:]))} stage output")
+    print(f"  input patch {d['input_patch'][0]}x{d['input_patch'][1]}, receptive field {d['receptive_field']} px")
+    print(f"  peak SRAM {d['peak_sram_bytes'] / 1024:.1f} kB (patch stage {d['patch_stage_peak_bytes'] / 1024:.1f} kB, "
+          f"rest {d['rest_peak_bytes'] / 1024:.1f} kB) vs layer by layer {d['layerwise_peak_sram_bytes'] / 1024:.1f} kB: "
+          f"{d['layerwise_peak_sram_bytes'] / d['peak_sram_bytes']:.1f}x less")
+    print(f"  patch-stage MACs {d['patch_stage_macs'] / 1e6:.1f}M vs {d['layerwise_patch_stage_macs'] / 1e6:.1f}M "
+          f"(+{100 * (d['patch_stage_macs'] / d['layerwise_patch_stage_macs'] - 1):.0f}%); total "
+          f"{d['total_macs'] / 1e6:.1f}M vs {d['layerwise_total_macs'] / 1e6:.1f}M "
+          f"(+{100 * (d['total_macs'] / d['layerwise_total_macs'] - 1):.1f}%)")
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
@@ -121,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_schedule)
 
+    p = sub.add_parser("patch", help="MCUNetV2 patch-based inference plan: peak SRAM and MAC overhead")
+    add_model_args(p)
+    p.add_argument("--grid", type=int, help="N: an N x N grid of patches over the stage output")
+    p.add_argument("--split-block", type=int, help="patch stage = stem + first K blocks (zoo models)")
+    p.add_argument("--split-op", type=int, help="patch stage = ops 0..I in execution order (any model)")
+    p.add_argument("--auto-split", action="store_true", help="pick the split and grid with the least MAC overhead")
+    p.add_argument("--sram-budget", type=float, help="SRAM budget in kB for --auto-split")
+    p.add_argument("--trimmed", action="store_true", help="trim border patches instead of fixed-size patches")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_patch)
+
     p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
     p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")
     p.add_argument("--check", action="store_true", help="only check: fail on stale files or leaks into labs/")
@@ -139,6 +240,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="my-labs", help="your work folder (default: %(default)s)")
     p.add_argument("--copy-only", action="store_true", help="only copy the notebooks")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("quantize", help="post-training int8 quantization of a zoo model -> .tflite")
+    add_model_args(p)
+    p.add_argument("--checkpoint", help="weights from `mcunet-lite train --out` (default: random init)")
+    p.add_argument("--calib", default="synthetic",
+                   help="calibration images: 'synthetic', a VWW folder or a .npy of NHWC images (default: %(default)s)")
+    p.add_argument("--calib-n", type=int, default=64, help="number of calibration images (default: %(default)s)")
+    p.add_argument("--percentile", type=float, help="clip activation ranges at this percentile (e.g. 99.99) "
+                   "instead of min/max")
+    p.add_argument("--float-io", action="store_true", help="float32 input/output through QUANTIZE/DEQUANTIZE")
+    p.add_argument("--out", required=True, help="output .tflite file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("run", help="run a .tflite model with the int8 reference executor")
+    p.add_argument("model", help="a .tflite file (int8)")
+    p.add_argument("--input", required=True, help=".npy input in the model's own dtype and shape")
+    p.add_argument("--output", required=True, help=".npy output (.npz for several outputs)")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")

@@ -24,10 +24,11 @@ def _nhwc(x):
     return x.permute(0, 2, 3, 1)
 
 
-def run_op(g: Graph, op: Op, xs: list, w=None, b=None):
-    """Apply one op to torch tensors `xs` (NHWC); `w`, `b` are its constants as torch tensors."""
+def run_op(g: Graph, op: Op, xs: list):
+    """Apply one op to its activation inputs `xs` (torch tensors, NHWC); weights come from `g`."""
     import torch
     import torch.nn.functional as F
+    w, b = (torch.from_numpy(t.data) for t in g.consts(op)) if op.kind in ("conv2d", "linear") else (None, None)
     a = op.attrs
     if op.kind in ("conv2d", "avgpool", "maxpool"):
         pt, pb, pl, pr = a["pads"]
@@ -50,8 +51,8 @@ def run_op(g: Graph, op: Op, xs: list, w=None, b=None):
     if op.kind == "pad":
         (_, _), (t, bt), (l, r), (_, _) = a["paddings"]
         return _nhwc(F.pad(_nchw(xs[0]), (l, r, t, bt)))
-    if op.kind == "reshape":
-        return xs[0].reshape(g.shape(op.output))
+    if op.kind == "reshape":  # any batch size: the graph's own batch dimension is replaced
+        return xs[0].reshape(xs[0].shape[0], *g.shape(op.output)[1:])
     if op.kind == "softmax":
         return torch.softmax(xs[0], dim=-1)
     raise UserError(f"floatref: no float kernel for op kind '{op.kind}' ('{op.name}')")
@@ -66,6 +67,5 @@ def run(g: Graph, x: np.ndarray) -> np.ndarray:
     env = {g.inputs[0]: torch.from_numpy(np.asarray(x, np.float32))}
     with torch.no_grad():
         for op in g.ops:
-            consts = [torch.from_numpy(t.data) for t in g.consts(op)]
-            env[op.output] = run_op(g, op, [env[t] for t in g.activations(op)], *consts)
+            env[op.output] = run_op(g, op, [env[t] for t in g.activations(op)])
     return env[g.outputs[0]].numpy()

@@ -5,7 +5,8 @@ biases in Flash. The SRAM an op needs is every activation live while it runs: it
 output and the tensors held across it for later ops (a residual input waiting for its ADD). That
 is the analytic rule of MCUNetV2 section 4 (`naive`). The `tinyengine` rule adds TinyEngine's
 in-place depthwise convolution (MCUNet section 3.2): when the depthwise input dies at that op the
-output overwrites it, so the op costs max(in, out) instead of in + out.
+output overwrites it, so the op costs max(in, out) instead of in + out; and a residual input is
+held until its ADD but not added again at the projection conv, which writes the sum into it.
 """
 from __future__ import annotations
 
@@ -132,11 +133,40 @@ def activation_bytes(g: Graph) -> dict[str, int]:
     return {n: t.size * (ITEMSIZE.get(t.dtype, 4) if int8 else 1) for n, t in acts.items()}
 
 
+def fused_residuals(g: Graph, nbytes: dict[str, int] | None = None) -> list[tuple[int, str, str]]:
+    """(ADD index, residual r, conv output y) where ADD(r, y) directly follows the (not depthwise)
+    conv making y, nothing else reads y, the conv does not read r, and r dies at the ADD with y's
+    size. TinyEngine's rule: the residual is
+    held until its ADD but not added again at the projection, because the conv writes r + conv
+    into r's bytes pixel by pixel (each output reads r only at its own position)."""
+    life, nbytes = lifetimes(g), nbytes or activation_bytes(g)
+    readers: dict[str, int] = {}
+    for op in g.ops:
+        for t in g.activations(op):
+            readers[t] = readers.get(t, 0) + 1
+    found = []
+    for i, op in enumerate(g.ops[1:], 1):
+        y = g.ops[i - 1].output
+        conv = g.ops[i - 1]
+        if op.kind != "add" or conv.kind != "conv2d" or g.is_depthwise(conv) or y not in op.inputs \
+                or len(set(op.inputs)) != 2:
+            continue
+        r = next(t for t in op.inputs if t != y)
+        if readers[y] == 1 and life[r][1] == i and nbytes[r] == nbytes[y] and r not in conv.inputs:
+            found.append((i, r, y))
+    return found
+
+
 def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     """Bytes live during each op under `rule`: one sweep over the execution order."""
     if rule not in RULES:
         raise UserError(f"unknown counting rule '{rule}'; valid rules: {', '.join(RULES)}")
     life, nbytes = lifetimes(g), activation_bytes(g)
+    saved = [0] * len(g.ops)
+    if rule == "tinyengine":
+        for i, r, y in fused_residuals(g, nbytes):
+            saved[i - 1] += nbytes[y]                           # the conv writes into r
+            saved[i] += nbytes[y] + nbytes[g.ops[i].output]     # y and the sum both live in r
     dies: dict[int, list[str]] = {}
     for t, (_, last) in life.items():
         dies.setdefault(last, []).append(t)
@@ -147,7 +177,7 @@ def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
         cost = live + o
         if rule == "tinyengine" and g.is_depthwise(op) and life[op.inputs[0]][1] == i:
             cost -= min(nbytes[op.inputs[0]], o)
-        out.append(cost)
+        out.append(cost - saved[i])
         live += o - sum(nbytes[t] for t in dies.get(i, ()))
     return out
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import UserError
 from .ir import Graph
-from .profile import activation_bytes, lifetimes, op_weights
+from .profile import activation_bytes, fused_residuals, lifetimes, op_weights
 
 ALLOCATORS = ("naive", "greedy", "best")
 
@@ -49,10 +49,12 @@ class Plan:
     flash_bytes: int
     order_changed: bool = False
     scratch: list[int] = field(default_factory=list)
+    nbytes: dict[str, int] = field(default_factory=dict)
+    fused: list[tuple[str, str, str]] = field(default_factory=list)
 
     def live_bytes(self) -> list[int]:
         """Bytes of arena in use during each op (in-place pairs counted once)."""
-        return _live_sums(_buffers(self.graph, self.pairs, activation_bytes(self.graph)), len(self.graph.ops))
+        return _live_sums(_buffers(self.graph, self.pairs, self.nbytes), len(self.graph.ops))
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the `schedule --json` shape)."""
@@ -60,16 +62,16 @@ class Plan:
                 "inplace": self.inplace, "arena_bytes": self.arena_bytes,
                 "lower_bound_bytes": self.lower_bound_bytes, "extra_buffers_bytes": self.extra_buffers_bytes,
                 "flash_bytes": self.flash_bytes, "order_changed": self.order_changed,
-                "inplace_pairs": [list(p) for p in self.pairs],
+                "inplace_pairs": [list(p) for p in self.pairs], "fused_residuals": [list(f) for f in self.fused],
                 "tensors": [asdict(t) for t in self.tensors.values()]}
 
 
 # ------------------------------------------------------------------------------ in-place rules
-def inplace_pairs(g: Graph) -> list[tuple[str, str]]:
+def inplace_pairs(g: Graph, nbytes: dict[str, int] | None = None) -> list[tuple[str, str]]:
     """(input, output) pairs that may share bytes: the input dies at the op and the output fits in
     it. Depthwise conv (channel by channel, one channel of scratch), ADD (element by element) and
-    RESHAPE (same bytes, new shape)."""
-    life, nbytes = lifetimes(g), activation_bytes(g)
+    RESHAPE (same bytes, new shape). `nbytes` overrides tensor sizes (a patch's regions)."""
+    life, nbytes = lifetimes(g), nbytes or activation_bytes(g)
     pairs = []
     for i, op in enumerate(g.ops):
         if op.kind in ("reshape", "add"):
@@ -205,10 +207,10 @@ def _reordered(g: Graph, order: list[int]) -> Graph:
     return Graph(g.name, g.tensors, [g.ops[i] for i in order], g.inputs, g.outputs, g.meta)
 
 
-def memory_aware_order(g: Graph, beam: int = 16) -> list[int]:
+def memory_aware_order(g: Graph, beam: int = 16, nbytes: dict[str, int] | None = None) -> list[int]:
     """A topological order with a low peak of live bytes (beam search over the ready ops): where
     branches can run in either order, run first the one that frees memory soonest."""
-    nbytes = activation_bytes(g)
+    nbytes = {**activation_bytes(g), **(nbytes or {})}
     producer = {op.output: i for i, op in enumerate(g.ops)}
     deps = [{producer[t] for t in g.activations(op) if t in producer} for op in g.ops]
     users: dict[str, int] = {}
@@ -243,30 +245,36 @@ def memory_aware_order(g: Graph, beam: int = 16) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------ planning
-def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True) -> Plan:
-    """Plan the arena of `g`: choose the order, declare in-place pairs, allocate, and report."""
+def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True,
+         sizes: dict[str, int] | None = None) -> Plan:
+    """Plan the arena of `g`: choose the order, declare in-place pairs, allocate, and report.
+
+    `sizes` overrides some tensors' bytes (the patch planner plans one patch's regions)."""
     if allocator not in ALLOCATORS:
         raise UserError(f"unknown allocator '{allocator}'; valid allocators: {', '.join(ALLOCATORS)}")
     if not g.ops:
         raise UserError(f"graph '{g.name}' has no ops to schedule")
     candidates = [g]
+    nbytes = {**activation_bytes(g), **(sizes or {})}
     if reorder:
-        order = memory_aware_order(g)
+        order = memory_aware_order(g, nbytes=sizes)
         if order != list(range(len(g.ops))):
             candidates.append(_reordered(g, order))
     best = None
     for h in candidates:
-        pairs = inplace_pairs(h) if inplace else []
-        buffers = _buffers(h, pairs, activation_bytes(h))
+        fused = [(r, y, h.ops[i].output) for i, r, y in fused_residuals(h, nbytes)] if inplace else []
+        pairs = (inplace_pairs(h, nbytes) if inplace else []) + [(r, y) for r, y, _ in fused]
+        buffers = _buffers(h, pairs, nbytes)
         lb = max(_live_sums(buffers, len(h.ops)))
         if best is None or lb < best[2]:
-            best = (h, pairs, lb, buffers)
-    h, pairs, lb, buffers = best
+            best = (h, pairs, lb, buffers, fused)
+    h, pairs, lb, buffers, fused = best
     arena = _allocate(buffers, allocator, lb)
     tensors = {t: Placement(t, b.offset, size, first, last) for b in buffers for t, first, last, size in b.segments}
     scratch = [kernel_scratch_bytes(h, i, pairs) for i in range(len(h.ops))]
     flash = sum(op_weights(h, op)[1] for op in h.ops)
-    return Plan(h, allocator, inplace, tensors, pairs, arena, lb, max(scratch), flash, h is not g, scratch)
+    return Plan(h, allocator, inplace, tensors, pairs, arena, lb, max(scratch), flash, h is not g, scratch, nbytes,
+                fused)
 
 
 def check(p: Plan) -> None:
@@ -288,6 +296,11 @@ def check(p: Plan) -> None:
     if missing:
         raise OverlapError(f"tensors without a place in the arena: {sorted(missing)[:5]}")
     declared = {(x, y) for x, y in p.pairs if last[x] == first[y] and x in g.ops[first[y]].inputs}
+    for r, y, z in p.fused:  # the conv making y writes r + y into r, right before the ADD(r, y) -> z
+        add = first[z]
+        if first[y] == add - 1 and last[r] == add == last[y] and {r, y} <= set(g.ops[add].inputs) \
+                and r not in g.ops[add - 1].inputs:
+            declared |= {(r, y), (r, z), (y, z)}
     names = sorted(first, key=lambda t: p.tensors[t].offset)
     for i, a in enumerate(names):
         pa = p.tensors[a]

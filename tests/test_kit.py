@@ -106,27 +106,12 @@ def live_bytes(graph, rule):
         out.append(max(ins, o) if rule == "tinyengine" and graph.is_depthwise(op) else ins + o)
     return out
 """,
-        "runs every depthwise in place, even when its input is still needed": """
-def live_bytes(graph, rule):
-    last = {t: -1 for t in graph.inputs}
-    for i, op in enumerate(graph.ops):
-        last[op.output] = i
-        for t in graph.activations(op):
-            last[t] = i
-    for t in graph.outputs:
-        last[t] = len(graph.ops)
-    live, result = {t: graph.tensors[t].size for t in graph.inputs}, []
-    for i, op in enumerate(graph.ops):
-        out = graph.tensors[op.output].size
-        cost = sum(live.values()) + out
-        if rule == "tinyengine" and graph.is_depthwise(op):
-            cost -= min(live[op.inputs[0]], out)
-        result.append(cost)
-        live[op.output] = out
-        for t in [t for t in live if last[t] == i]:
-            del live[t]
-    return result
-""",
+        "runs every depthwise in place, even when its input is still needed":
+            ("and last[x] == i:", ":"),
+        "adds the residual again at the projection (no fused residual)":
+            ("saved[i - 1] += graph.tensors[y].size\n", ""),
+        "fuses the residual even when the conv reads it": (" and r[0] not in conv.inputs", ""),
+        "fuses the residual after a depthwise conv too": (" and not graph.is_depthwise(conv)", ""),
     },
     ("00_memory_wall", "block_peaks"): {
         "sums a block's ops instead of taking the peak": """
@@ -166,11 +151,21 @@ def test_every_exercise_has_wrong_implementations():
     assert {(lab, e.id) for lab in LABS for e in checks.EXERCISES[lab]} == set(WRONG)
 
 
+def _wrong_source(lab: str, ex: str, why: str) -> str:
+    """A wrong implementation: given whole, or as an (old, new) edit of the reference solution."""
+    wrong = WRONG[(lab, ex)][why]
+    if isinstance(wrong, str):
+        return wrong
+    cell = next(c for c in kit.solution_notebook(lab).cells if c.metadata["nbgrader"].get("grade_id") == ex)
+    assert wrong[0] in cell.source, f"mutation target {wrong[0]!r} not in the solution of {ex}"
+    return cell.source.replace(wrong[0], wrong[1], 1)
+
+
 @pytest.mark.parametrize("lab,ex,why", [(lab, ex, why) for (lab, ex), impls in WRONG.items() for why in impls])
 def test_wrong_implementation_loses_its_points(lab, ex, why):
     ns = solution_namespace(lab)
     assert checks.run(lab, ex, ns)["points"] > 0  # the reference passes...
-    exec(WRONG[(lab, ex)][why], ns)
+    exec(_wrong_source(lab, ex, why), ns)
     r = checks.run(lab, ex, ns)                   # ...and the wrong one does not
     assert r["points"] == 0 and "expected" in r["feedback"], r
 

@@ -33,8 +33,10 @@ def test_hand_computed_sram_both_rules():
     e = 64  # elements per channel
     # a: input(4) + a(8); b: a held for the add, a in + b out; c: a + b + c; d: a + c + d
     assert prof.op_sram(g, "naive") == [12 * e, 16 * e, 24 * e, 24 * e]
-    # b's input a does not die at b (the add needs it), so it cannot run in place
-    assert prof.op_sram(g, "tinyengine") == [12 * e, 16 * e, 24 * e, 24 * e]
+    # b's input a does not die at b (the add needs it), so b cannot run in place; the projection c
+    # writes a + c into a's bytes (residual not added again), so c costs a + b, and the add only a
+    assert prof.op_sram(g, "tinyengine") == [12 * e, 16 * e, 16 * e, 8 * e]
+    assert prof.fused_residuals(g) == [(3, "a", "c")]
 
 
 def test_inplace_depthwise_when_input_dies():

@@ -1,0 +1,98 @@
+"""Patch-based inference: the MCUNetV2 figures, exact equivalence with layer-by-layer, clear errors."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+
+from graphs import random_graphs
+from mcunet_lite import floatref, zoo
+from mcunet_lite import patch as P
+from mcunet_lite.errors import UserError
+from mcunet_lite.from_torch import from_torch
+
+
+def test_mbv2_224_matches_mcunetv2_figures():
+    g = zoo.mobilenet_v2(1.0, 224).graph()
+    p = P.plan(g, P.split_after_block(g, 4), 4)
+    assert p.input_patch == (75, 75) and p.graph.shape(p.stage_output) == (1, 28, 28, 32)
+    assert abs(p.peak_sram_bytes - 172 * 1024) <= 1024
+    assert p.layerwise_peak_sram_bytes == 1404928
+    overhead = p.patch_stage_macs / p.layerwise_patch_stage_macs - 1
+    assert abs(overhead - 0.42) <= 0.02
+    assert p.trimmed_patch_stage_macs < p.patch_stage_macs  # trimming border patches saves some
+    assert p.total_macs - p.layerwise_total_macs == p.patch_stage_macs - p.layerwise_patch_stage_macs
+
+
+def _weighted(name: str, res: int):
+    m = zoo.get(name, resolution=res).module().eval()
+    gen = torch.Generator().manual_seed(0)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_var.copy_(torch.rand(mod.num_features, generator=gen) + 0.5)
+            mod.bias.data.copy_(torch.rand(mod.num_features, generator=gen) - 0.5)
+    return from_torch(m, res)
+
+
+@pytest.mark.parametrize("name,res", [("mbv2", 64), ("mcunet", 80), ("resnet18", 64), ("mbv1", 96)])
+def test_float_patch_execution_equals_layer_by_layer(name, res):
+    g = _weighted(name, res)
+    x = np.random.default_rng(0).random((1, res, res, 3), dtype=np.float32)
+    ref = floatref.run(g, x)
+    for split in P.candidate_splits(g)[:8:3]:
+        for n, uniform in ((2, True), (3, False)):
+            got = P.run_float(P.plan(g, split, n, uniform), x)[0]
+            np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_graphs())
+def test_random_graphs_patch_equals_layer_by_layer(g):
+    rng = np.random.default_rng(1)
+    for t in g.tensors.values():
+        if t.const:
+            t.data = rng.normal(0, 0.5, t.shape).astype(np.float32)
+    x = rng.random(g.shape("input"), dtype=np.float32)
+    ref = floatref.run(g, x)
+    splits = [i for i in range(len(g.ops) - 1) if _valid(g, i)]
+    for split in splits[:3]:
+        _, h, w, _ = g.shape(g.ops[split].output)
+        for n in {1, min(h, w, 2), min(h, w, 3)}:
+            np.testing.assert_allclose(P.run_float(P.plan(g, split, n), x)[0], ref, atol=1e-4, rtol=1e-4)
+
+
+def _valid(g, i) -> bool:
+    try:
+        P.validate_split(g, i)
+        return True
+    except UserError:
+        return False
+
+
+def test_auto_split_respects_the_budget_and_prefers_low_overhead():
+    g = zoo.mobilenet_v2(0.35, 144).graph()
+    p = P.auto_plan(g, 96 * 1024)
+    assert p.peak_sram_bytes <= 96 * 1024 < p.layerwise_peak_sram_bytes
+    for split in P.candidate_splits(g):
+        for n in (2, 3, 4):
+            q = P.plan(g, split, n)
+            if q.peak_sram_bytes <= 96 * 1024:
+                assert q.total_macs >= p.total_macs
+    with pytest.raises(UserError, match="no split and grid fits"):
+        P.auto_plan(g, 4 * 1024)
+
+
+@pytest.mark.parametrize("split,grid,msg", [
+    (100, 2, "out of range"),
+    (2, 2, "leaves .* needed after it"),
+    (12, 40, "grid 40 does not fit"),
+])
+def test_bad_splits_say_why(split, grid, msg):
+    g = zoo.get("resnet18", resolution=64).graph() if split == 2 else zoo.mobilenet_v2(0.35, 96).graph()
+    with pytest.raises(UserError, match=msg):
+        P.plan(g, split, grid)
+
+
+def test_split_after_layers_that_cannot_be_patched():
+    g = zoo.mobilenet_v2(0.35, 96).graph()
+    with pytest.raises(UserError, match="cannot run patch by patch"):
+        P.plan(g, len(g.ops) - 2, 1)
