@@ -85,3 +85,57 @@ def live_memory(plan, budget: int = MCU_BUDGETS["STM32F746"][0]):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def patches_on_image(plan, image=None, patches: tuple[int, ...] | None = None):
+    """The input regions of some patches over the input image: each patch's own tile (solid)
+    and the halo it recomputes (its receptive-field margin), MCUNetV2 figure 2."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+    g = plan.graph
+    _, h, w, _ = g.shape(g.inputs[0])
+    _, oh, ow, _ = g.shape(plan.stage_output)
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.imshow(image if image is not None else np.full((h, w, 3), 0.85), extent=(0, w, h, 0))
+    n = plan.grid
+    chosen = patches if patches is not None else (0, n + 1, n * n - 1) if n > 1 else (0,)
+    for k, i in enumerate(chosen):
+        r = plan.regions[i][g.inputs[0]]
+        t = plan.tiles[i]
+        sy, sx = h / oh, w / ow
+        ax.add_patch(Rectangle((r[2], r[0]), r[3] - r[2], r[1] - r[0], fill=False, lw=2, ls="--", color=f"C{k}",
+                               label=f"patch {i}: input {r[1] - r[0]}x{r[3] - r[2]} (with halo)"))
+        ax.add_patch(Rectangle((t[2] * sx, t[0] * sy), (t[3] - t[2]) * sx, (t[1] - t[0]) * sy, alpha=0.3,
+                               color=f"C{k}"))
+    for i in range(1, n):
+        ax.axhline(plan.tiles[i * n][0] * h / oh, color="w", lw=0.8)
+        ax.axvline(plan.tiles[i][2] * w / ow, color="w", lw=0.8)
+    ax.set_xlim(-8, w + 8)
+    ax.set_ylim(h + 8, -8)
+    ax.set_title(f"{n}x{n} patches, receptive field {plan.receptive_field} px")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.32))
+    fig.tight_layout()
+    return fig
+
+
+def patch_vs_layerwise(plan, budget: int = MCU_BUDGETS["STM32F746"][0]):
+    """Per-op live memory: layer by layer vs patch-based (one patch's arena plus the stage-output
+    buffer, then the rest layer by layer), against an SRAM budget (MCUNetV2 figure 3)."""
+    import matplotlib.pyplot as plt
+
+    from .schedule import plan as schedule_plan
+    full = schedule_plan(plan.graph, reorder=False).live_bytes()
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    ax.plot([v / KB for v in full], label=f"layer by layer (peak {max(full) / KB:.0f} kB)", color="tab:red")
+    ax.plot([v / KB for v in plan.per_op_bytes], label=f"patch-based (peak {plan.peak_sram_bytes / KB:.0f} kB)",
+            color="tab:blue")
+    ax.axvspan(-0.5, plan.split_op + 0.5, color="tab:blue", alpha=0.08, label="patch stage")
+    ax.axhline(budget / KB, color="k", ls="--", lw=1, label=f"budget {budget // KB} kB")
+    ax.set_xlabel("op index")
+    ax.set_ylabel("live kB")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{plan.graph.meta.get('model', plan.graph.name)}: {plan.grid}x{plan.grid} patches")
+    fig.tight_layout()
+    return fig
