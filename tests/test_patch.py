@@ -96,3 +96,42 @@ def test_split_after_layers_that_cannot_be_patched():
     g = zoo.mobilenet_v2(0.35, 96).graph()
     with pytest.raises(UserError, match="cannot run patch by patch"):
         P.plan(g, len(g.ops) - 2, 1)
+
+
+# ------------------------------------------------------------------------------- int8, exact
+from pathlib import Path  # noqa: E402
+
+from mcunet_lite import int8ref, quant, tflite_io  # noqa: E402
+
+MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
+REAL = sorted(MODELS.glob("*.tflite")) if MODELS.exists() else []
+
+
+def _int8_input(g, seed):
+    t, rng = g.tensors[g.inputs[0]], np.random.default_rng(seed)
+    return rng.integers(-128, 128, t.shape).astype(np.int8) if t.dtype == "int8" else rng.random(t.shape, np.float32)
+
+
+def _assert_exact(g, splits, grids, seeds=(0, 1)):
+    for seed in seeds:
+        x = _int8_input(g, seed)
+        ref = int8ref.run_all(g, x)
+        for split in splits:
+            for n, uniform in grids:
+                got = P.run_int8(P.plan(g, split, n, uniform), x)
+                for a, b in zip(got, ref):
+                    assert a.dtype == b.dtype and np.count_nonzero(a != b) == 0, (split, n, uniform)
+
+
+@pytest.mark.skipif(not REAL, reason=f"real models not found at {MODELS} (../shared/models)")
+@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+def test_int8_patch_execution_is_bit_exact_on_real_models(path):
+    g = tflite_io.read(path)
+    splits = [i for i in P.candidate_splits(g) if min(g.shape(g.ops[i].output)[1:3]) >= 3]
+    _assert_exact(g, sorted({splits[0], splits[len(splits) // 2], splits[-1]}), [(2, True), (3, False)], (0,))
+
+
+def test_int8_patch_execution_is_bit_exact_on_a_quantized_zoo_model():
+    g = _weighted("mbv2", 64)
+    q = quant.quantize(g, np.random.default_rng(0).random((4, 64, 64, 3), dtype=np.float32))
+    _assert_exact(q, [P.split_after_block(q, 2), P.split_after_block(q, 4)], [(2, True), (4, True), (3, False)])
