@@ -147,6 +147,25 @@ def cmd_patch(a: argparse.Namespace) -> None:
           f"(+{100 * (d['total_macs'] / d['layerwise_total_macs'] - 1):.1f}%)")
 
 
+def cmd_nas_space(a: argparse.Namespace) -> None:
+    """TinyNAS stage 1: pick the (width, resolution) space with the most MACs among fitting subnets."""
+    from . import search_space as ss
+    widths = tuple(a.widths) if a.widths else ss.WIDTHS
+    resolutions = tuple(a.resolutions) if a.resolutions else ss.RESOLUTIONS
+    choice = ss.optimise(int(a.sram * 1024), int(a.flash * 1024), widths, resolutions, a.samples, a.patch,
+                         seed=a.seed)
+    if a.json:
+        print(json.dumps(choice.to_dict()))
+        return
+    print(f"{'width':>5s} {'res':>4s} {'fit':>6s} {'mean MACs':>10s}")
+    for s in choice.spaces:
+        mark = "  <- chosen" if s is choice.best else ""
+        print(f"{s.width:5.1f} {s.resolution:4d} {s.fit_fraction:6.0%} {s.mean_macs / 1e6:9.1f}M{mark}")
+    print(f"chosen space: width {choice.best.width}, resolution {choice.best.resolution} "
+          f"({choice.best.fit_fraction:.0%} of subnets fit, mean {choice.best.mean_macs / 1e6:.1f}M MACs); "
+          f"{choice.evaluations_per_second:.0f} subnet evaluations per second")
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -221,6 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trimmed", action="store_true", help="trim border patches instead of fixed-size patches")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_patch)
+
+    nas = sub.add_parser("nas", help="TinyNAS: search-space optimisation and one-shot search")
+    nas_sub = nas.add_subparsers(dest="nas_command", required=True)
+    p = nas_sub.add_parser("space", help="stage 1: choose width and resolution for SRAM / Flash budgets")
+    p.add_argument("--sram", type=float, default=320, help="SRAM budget in kB (default: %(default)s)")
+    p.add_argument("--flash", type=float, default=1024, help="Flash budget in kB (default: %(default)s)")
+    p.add_argument("--patch", action="store_true", help="count SRAM with MCUNetV2 patch-based inference")
+    p.add_argument("--samples", type=int, default=1000, help="subnets sampled per space (default: %(default)s)")
+    p.add_argument("--widths", type=float, nargs="+", help="width multipliers to try")
+    p.add_argument("--resolutions", type=int, nargs="+", help="resolutions to try")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_nas_space)
 
     p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
     p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")

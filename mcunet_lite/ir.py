@@ -13,6 +13,7 @@ and, later, `.tflite` files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -51,9 +52,9 @@ class Tensor:
     data: np.ndarray | None = None
     quant: Quant | None = None
 
-    @property
+    @cached_property
     def size(self) -> int:
-        """Number of elements."""
+        """Number of elements (shapes are fixed once a tensor exists)."""
         n = 1
         for d in self.shape:
             n *= d
@@ -153,6 +154,20 @@ def _same_shape(op: Op, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _transpose_shape(op: Op, shapes: list[Shape]) -> Shape:
+    x, perm = shapes[0], tuple(op.attrs["perm"])
+    if sorted(perm) != list(range(len(x))):
+        raise GraphError(f"transpose '{op.name}': {perm} is not a permutation of the {len(x)} axes of {x}")
+    return tuple(x[p] for p in perm)
+
+
+def _resize_shape(op: Op, shapes: list[Shape]) -> Shape:
+    x = shapes[0]
+    if len(x) != 4:
+        raise GraphError(f"resize_nearest '{op.name}': expects an NHWC input, got shape {x}")
+    return (x[0], *op.attrs["size"], x[3])
+
+
 SHAPE_RULES: dict[str, Callable[[Op, list[Shape]], Shape]] = {
     "conv2d": _conv_shape,
     "linear": _linear_shape,
@@ -163,6 +178,10 @@ SHAPE_RULES: dict[str, Callable[[Op, list[Shape]], Shape]] = {
     "pad": _pad_shape,
     "reshape": _reshape_shape,
     "softmax": _same_shape,
+    "quantize": _same_shape,  # float -> int8 (int8 graphs only)
+    "dequantize": _same_shape,  # int8 -> float
+    "transpose": _transpose_shape,
+    "resize_nearest": _resize_shape,
 }
 
 

@@ -133,13 +133,14 @@ def activation_bytes(g: Graph) -> dict[str, int]:
     return {n: t.size * (ITEMSIZE.get(t.dtype, 4) if int8 else 1) for n, t in acts.items()}
 
 
-def fused_residuals(g: Graph, nbytes: dict[str, int] | None = None) -> list[tuple[int, str, str]]:
+def fused_residuals(g: Graph, nbytes: dict[str, int] | None = None,
+                    life: dict[str, tuple[int, int]] | None = None) -> list[tuple[int, str, str]]:
     """(ADD index, residual r, conv output y) where ADD(r, y) directly follows the (not depthwise)
     conv making y, nothing else reads y, the conv does not read r, and r dies at the ADD with y's
     size. TinyEngine's rule: the residual is
     held until its ADD but not added again at the projection, because the conv writes r + conv
     into r's bytes pixel by pixel (each output reads r only at its own position)."""
-    life, nbytes = lifetimes(g), nbytes or activation_bytes(g)
+    life, nbytes = life or lifetimes(g), nbytes or activation_bytes(g)
     readers: dict[str, int] = {}
     for op in g.ops:
         for t in g.activations(op):
@@ -164,7 +165,7 @@ def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     life, nbytes = lifetimes(g), activation_bytes(g)
     saved = [0] * len(g.ops)
     if rule == "tinyengine":
-        for i, r, y in fused_residuals(g, nbytes):
+        for i, r, y in fused_residuals(g, nbytes, life):
             saved[i - 1] += nbytes[y]                           # the conv writes into r
             saved[i] += nbytes[y] + nbytes[g.ops[i].output]     # y and the sum both live in r
     dies: dict[int, list[str]] = {}

@@ -67,11 +67,12 @@ class Plan:
 
 
 # ------------------------------------------------------------------------------ in-place rules
-def inplace_pairs(g: Graph, nbytes: dict[str, int] | None = None) -> list[tuple[str, str]]:
+def inplace_pairs(g: Graph, nbytes: dict[str, int] | None = None,
+                  life: dict[str, tuple[int, int]] | None = None) -> list[tuple[str, str]]:
     """(input, output) pairs that may share bytes: the input dies at the op and the output fits in
     it. Depthwise conv (channel by channel, one channel of scratch), ADD (element by element) and
     RESHAPE (same bytes, new shape). `nbytes` overrides tensor sizes (a patch's regions)."""
-    life, nbytes = lifetimes(g), nbytes or activation_bytes(g)
+    life, nbytes = life or lifetimes(g), nbytes or activation_bytes(g)
     pairs = []
     for i, op in enumerate(g.ops):
         if op.kind in ("reshape", "add"):
@@ -120,9 +121,10 @@ class _Buffer:
         return max(s[3] for s in self.segments)
 
 
-def _buffers(g: Graph, pairs: list[tuple[str, str]], nbytes: dict[str, int]) -> list[_Buffer]:
+def _buffers(g: Graph, pairs: list[tuple[str, str]], nbytes: dict[str, int],
+             life: dict[str, tuple[int, int]] | None = None) -> list[_Buffer]:
     """Merge in-place pairs (union-find) into buffers."""
-    life = lifetimes(g)
+    life = life or lifetimes(g)
     root = {t: t for t in life}
 
     def find(t: str) -> str:
@@ -143,11 +145,13 @@ def _live_sums(buffers: list[_Buffer], n_ops: int) -> list[int]:
     """Bytes in use at each op: per buffer, its largest member live there."""
     sums = [0] * n_ops
     for b in buffers:
-        peak = [0] * n_ops
+        peak: dict[int, int] = {}
         for _, first, last, size in b.segments:
             for i in range(max(first, 0), min(last, n_ops - 1) + 1):
-                peak[i] = max(peak[i], size)
-        sums = [s + p for s, p in zip(sums, peak)]
+                if size > peak.get(i, 0):
+                    peak[i] = size
+        for i, size in peak.items():
+            sums[i] += size
     return sums
 
 
@@ -245,6 +249,21 @@ def memory_aware_order(g: Graph, beam: int = 16, nbytes: dict[str, int] | None =
 
 
 # ------------------------------------------------------------------------------------ planning
+def _layout(g: Graph, nbytes: dict[str, int], inplace: bool):
+    """In-place pairs, fused residuals, buffers and the lower bound of `g` in its own order."""
+    life = lifetimes(g)
+    fused = [(r, y, g.ops[i].output) for i, r, y in fused_residuals(g, nbytes, life)] if inplace else []
+    pairs = (inplace_pairs(g, nbytes, life) if inplace else []) + [(r, y) for r, y, _ in fused]
+    buffers = _buffers(g, pairs, nbytes, life)
+    return pairs, fused, buffers, max(_live_sums(buffers, len(g.ops)))
+
+
+def lower_bound(g: Graph, inplace: bool = True, sizes: dict[str, int] | None = None) -> int:
+    """The arena no allocator can beat for `g` in its own order: the largest total of buffers live
+    at one op (in-place pairs counted once). Fast: what the NAS checks for thousands of subnets."""
+    return _layout(g, {**activation_bytes(g), **(sizes or {})}, inplace)[3]
+
+
 def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True,
          sizes: dict[str, int] | None = None) -> Plan:
     """Plan the arena of `g`: choose the order, declare in-place pairs, allocate, and report.
@@ -260,15 +279,8 @@ def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool 
         order = memory_aware_order(g, nbytes=sizes)
         if order != list(range(len(g.ops))):
             candidates.append(_reordered(g, order))
-    best = None
-    for h in candidates:
-        fused = [(r, y, h.ops[i].output) for i, r, y in fused_residuals(h, nbytes)] if inplace else []
-        pairs = (inplace_pairs(h, nbytes) if inplace else []) + [(r, y) for r, y, _ in fused]
-        buffers = _buffers(h, pairs, nbytes)
-        lb = max(_live_sums(buffers, len(h.ops)))
-        if best is None or lb < best[2]:
-            best = (h, pairs, lb, buffers, fused)
-    h, pairs, lb, buffers, fused = best
+    layouts = [(h, *_layout(h, nbytes, inplace)) for h in candidates]
+    h, pairs, fused, buffers, lb = min(layouts, key=lambda layout: layout[4])
     arena = _allocate(buffers, allocator, lb)
     tensors = {t: Placement(t, b.offset, size, first, last) for b in buffers for t, first, last, size in b.segments}
     scratch = [kernel_scratch_bytes(h, i, pairs) for i in range(len(h.ops))]

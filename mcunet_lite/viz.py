@@ -139,3 +139,25 @@ def patch_vs_layerwise(plan, budget: int = MCU_BUDGETS["STM32F746"][0]):
     ax.set_title(f"{plan.graph.meta.get('model', plan.graph.name)}: {plan.grid}x{plan.grid} patches")
     fig.tight_layout()
     return fig
+
+
+def flops_cdf(choice, k: int = 6):
+    """CDF of MACs of the fitting subnets for the best `k` spaces (MCUNet figure 3): the chosen
+    space's curve lies furthest right, with the fraction of subnets that fit in the legend."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    top = sorted((s for s in choice.spaces if s.fitting_macs), key=lambda s: -s.mean_macs)[:k]
+    for s in top:
+        macs = np.sort(np.array(s.fitting_macs)) / 1e6
+        best = s is choice.best
+        ax.plot(macs, np.arange(1, len(macs) + 1) / len(macs), lw=2.5 if best else 1.2,
+                label=f"w{s.width} r{s.resolution}: mean {s.mean_macs / 1e6:.0f}M, {s.fit_fraction:.0%} fit"
+                      + (" (chosen)" if best else ""))
+    ax.set_xlabel("MACs of subnets that fit (M)")
+    ax.set_ylabel("CDF")
+    mode = "patch-based" if choice.patch_based else "layer-by-layer"
+    ax.set_title(f"Search spaces under {choice.sram // 1024} kB SRAM / {choice.flash // 1024} kB Flash ({mode})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,56 @@
+"""TinyNAS stage 1: sampling the MBConv space, constraint evaluation, choosing the space."""
+import random
+
+import pytest
+
+from mcunet_lite import patch
+from mcunet_lite import schedule
+from mcunet_lite import search_space as ss
+from mcunet_lite.errors import UserError
+from mcunet_lite.profile import profile
+
+
+def test_samples_stay_in_the_space():
+    rng = random.Random(0)
+    for _ in range(50):
+        cfg = ss.sample(rng, 0.5, 96)
+        assert cfg.stages[0].blocks[0].expand == 1 and len(cfg.stages) == 1 + len(ss.LAYOUT)
+        for (base, stride, searchable), stage in zip(ss.LAYOUT, cfg.stages[1:]):
+            assert stage.width == base and stage.stride == stride
+            assert stage.depth in (ss.DEPTHS if searchable else (1,))
+            assert all(b.kernel in ss.KERNELS and b.expand in ss.EXPANDS for b in stage.blocks)
+
+
+def test_cost_is_what_the_deployment_tools_measure():
+    rng = random.Random(1)
+    for _ in range(8):
+        cfg = ss.sample(rng, rng.choice([0.3, 0.5, 0.8]), rng.choice([64, 96, 128]))
+        g = cfg.graph()
+        c, pc = ss.cost(cfg), ss.cost(cfg, patch_based=True)
+        plan = schedule.plan(g)
+        assert c.sram == plan.arena_bytes == plan.lower_bound_bytes      # the best allocator reaches the bound
+        p = profile(g)
+        assert (c.flash, c.macs) == (p.flash_bytes, p.macs)
+        assert pc.sram <= c.sram
+        if pc.patch:                                                     # the chosen patch plan really fits
+            k, n = pc.patch
+            assert patch.plan(g, patch.split_after_block(g, k), n).peak_sram_bytes == pc.sram
+
+
+def test_optimise_picks_the_largest_mean_among_usable_spaces():
+    choice = ss.optimise(256 * 1024, 1024 * 1024, (0.3, 0.5, 0.8), (96, 144), n=30)
+    usable = [s for s in choice.spaces if s.fit_fraction >= 0.05]
+    assert choice.best in usable and choice.best.mean_macs == max(s.mean_macs for s in usable)
+    assert all(0 <= s.fit_fraction <= 1 for s in choice.spaces)
+    assert choice.evaluations_per_second > 0
+
+
+def test_patch_based_counting_lets_more_subnets_fit():
+    plain = ss.evaluate_space(0.6, 160, 256 * 1024, 1024 * 1024, n=20)
+    patched = ss.evaluate_space(0.6, 160, 256 * 1024, 1024 * 1024, n=20, patch_based=True)
+    assert patched.fit_fraction > plain.fit_fraction
+
+
+def test_impossible_budget_says_what_to_do():
+    with pytest.raises(UserError, match="raise the budgets, use --patch"):
+        ss.optimise(8 * 1024, 1024 * 1024, (0.5,), (96,), n=5)
