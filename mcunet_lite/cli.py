@@ -166,6 +166,49 @@ def cmd_nas_space(a: argparse.Namespace) -> None:
           f"{choice.evaluations_per_second:.0f} subnet evaluations per second")
 
 
+def cmd_nas_train(a: argparse.Namespace) -> None:
+    """TinyNAS stage 2a: train the weight-sharing supernet of one space (sandwich rule)."""
+    from . import nas, supernet
+    d = nas.synthetic_data(a.resolution, a.n_train, a.n_val, seed=a.seed, progress=True)
+    net = supernet.Supernet(a.width, a.resolution)
+    history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed)
+    nas.save_supernet(net, a.out)
+    accs = {name: supernet.accuracy(net, cfg, d.calib, d.val_x, d.val_y) for name, cfg in
+            (("largest", supernet.largest(a.width, a.resolution)), ("smallest", supernet.smallest(a.width, a.resolution)))}
+    print(json.dumps({"out": a.out, "width": a.width, "resolution": a.resolution, "history": history,
+                      "val_accuracy": accs}))
+
+
+def cmd_nas_search(a: argparse.Namespace) -> None:
+    """TinyNAS stage 2b: evolutionary search of a supernet under SRAM / Flash / MAC limits."""
+    from . import evolution, nas, search_space, supernet
+    limits = evolution.Limits(int(a.sram * 1024), int(a.flash * 1024), int(a.macs * 1e6) if a.macs else 0)
+    if a.supernet:
+        net = nas.load_supernet(a.supernet)
+    else:
+        width, resolution = a.width, a.resolution
+        if width is None or resolution is None:
+            choice = search_space.optimise(limits.sram, limits.flash, n=a.space_samples, patch_based=a.patch)
+            width, resolution = choice.best.width, choice.best.resolution
+            print(f"stage 1: width {width}, resolution {resolution}", file=sys.stderr)
+        net = supernet.Supernet(width, resolution)
+        supernet.train(net, nas.synthetic_data(resolution, a.n_train, a.n_val, seed=a.seed).train, a.epochs,
+                       seed=a.seed)
+    d = nas.synthetic_data(net.space.resolution, a.n_train, a.n_val, seed=a.seed)
+    result = nas.search(net, d, limits, a.patch, a.seed, population=a.population, parents=a.parents,
+                        mutations=a.mutations, crossovers=a.crossovers, generations=a.generations)
+    r = nas.report(result, limits)
+    if a.json:
+        print(json.dumps(r))
+        return
+    print(f"best subnet: {r['sram_bytes'] / 1024:.1f} kB SRAM, {r['flash_bytes'] / 1024:.1f} kB Flash, "
+          f"{r['macs'] / 1e6:.1f}M MACs, supernet accuracy {r['supernet_accuracy']:.3f}"
+          + (f", patch plan (split block, grid) {tuple(r['patch'])}" if r["patch"] else ""))
+    for i, stage in enumerate(r["config"]["stages"]):
+        print(f"  stage {i}: {stage['width']} ch x{stage['depth']} " +
+              " ".join(f"k{b['kernel']}e{b['expand']}" for b in stage["blocks"]))
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -253,6 +296,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_nas_space)
+
+    p = nas_sub.add_parser("train-supernet", help="stage 2a: train the elastic supernet of one space")
+    p.add_argument("--width", type=float, default=0.4)
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--n-train", type=int, default=3000, help="synthetic training images")
+    p.add_argument("--n-val", type=int, default=500, help="synthetic validation images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="supernet.pt")
+    p.set_defaults(func=cmd_nas_train)
+
+    p = nas_sub.add_parser("search", help="stage 2b: evolutionary search under SRAM / Flash / MAC limits")
+    p.add_argument("--sram", type=float, default=320, help="SRAM budget in kB")
+    p.add_argument("--flash", type=float, default=1024, help="Flash budget in kB")
+    p.add_argument("--macs", type=float, help="MAC limit in millions (default: none)")
+    p.add_argument("--patch", action="store_true", help="joint search with patch-based inference (MCUNetV2)")
+    p.add_argument("--supernet", help="a trained supernet (default: choose the space and train one)")
+    p.add_argument("--width", type=float, help="space width when training a supernet here")
+    p.add_argument("--resolution", type=int, help="space resolution when training a supernet here")
+    p.add_argument("--space-samples", type=int, default=100, help="stage-1 samples per space")
+    p.add_argument("--epochs", type=int, default=3, help="supernet epochs when training one here")
+    p.add_argument("--n-train", type=int, default=3000)
+    p.add_argument("--n-val", type=int, default=500)
+    p.add_argument("--population", type=int, default=100)
+    p.add_argument("--parents", type=int, default=20)
+    p.add_argument("--mutations", type=int, default=50)
+    p.add_argument("--crossovers", type=int, default=50)
+    p.add_argument("--generations", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_nas_search)
 
     p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
     p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")

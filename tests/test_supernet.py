@@ -1,0 +1,119 @@
+"""TinyNAS stage 2: elastic supernet, extraction, BN recalibration, evolution, multi-process training."""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mcunet_lite import evolution as evo
+from mcunet_lite import search_space as ss
+from mcunet_lite import supernet as sn
+from mcunet_lite.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    n = sn.Supernet(0.3, 48)
+    n.train()
+    x = torch.randn(16, 3, 48, 48)
+    for cfg in sn.sandwich(random.Random(0), n.space):  # move BN statistics off their defaults
+        n.set_active(cfg)
+        n(x)
+    return n
+
+
+def test_extracted_subnet_computes_what_the_supernet_computes(net):
+    rng, x = random.Random(3), torch.randn(4, 3, 48, 48)
+    for cfg in [sn.largest(0.3, 48), sn.smallest(0.3, 48)] + [ss.sample(rng, 0.3, 48) for _ in range(3)]:
+        net.set_active(cfg)
+        sn.recalibrate_bn(net, torch.randn(32, 3, 48, 48))
+        net.eval()
+        expected = net(x)
+        m = sn.extract(net, cfg).eval()
+        torch.testing.assert_close(m(x), expected, rtol=1e-5, atol=1e-5)
+        assert sum(p.numel() for p in m.parameters()) < sum(p.numel() for p in net.parameters())
+
+
+def test_elastic_kernels_share_the_centre_through_learned_transforms(net):
+    dw = net.stages[1][0].depthwise
+    w7, w5, w3 = (dw.kernel_weight(k, 8) for k in (7, 5, 3))
+    assert w7.shape[-1] == 7 and w5.shape[-1] == 5 and w3.shape[-1] == 3
+    torch.testing.assert_close(w5, dw.weight[:8, :, 1:6, 1:6])  # identity transform at initialisation
+    with torch.no_grad():
+        dw.transforms["5"].add_(torch.randn(25, 25) * 0.1)
+    assert not torch.allclose(dw.kernel_weight(5, 8), dw.weight[:8, :, 1:6, 1:6])
+    with torch.no_grad():
+        dw.transforms["5"].copy_(torch.eye(25))
+
+
+def test_recalibration_sets_statistics_of_the_active_subnet(net):
+    net.set_active(sn.smallest(0.3, 48))
+    images = torch.randn(64, 3, 48, 48) * 2 + 1
+    sn.recalibrate_bn(net, images, batch_size=16)
+    bn = net.stem[1]
+    with torch.no_grad():
+        pre = net.stem[0](images)
+    torch.testing.assert_close(bn.running_mean, pre.mean((0, 2, 3)), rtol=1e-4, atol=1e-4)
+
+
+def test_subnet_outside_the_space_is_refused(net):
+    with pytest.raises(Exception, match="not in this supernet's space"):
+        net.set_active(sn.largest(0.5, 48))
+
+
+def test_evolution_respects_limits_and_improves_fitness():
+    limits = evo.Limits(64 * 1024, 300 * 1024)
+    seen = []
+
+    def fitness(c):
+        assert evo.fits(c, limits)
+        seen.append(c)
+        return c.cost.macs / 1e6
+
+    r = evo.search(0.4, 80, limits, fitness, population=20, parents=5, mutations=10, crossovers=10, generations=5)
+    assert r.history == sorted(r.history) and r.history[-1] > r.history[0]
+    assert all(c.cost.sram <= limits.sram and c.cost.flash <= limits.flash for c in seen)
+    assert r.evaluated == len(seen)  # each genome evaluated once
+
+
+def test_joint_patch_search_reaches_a_higher_resolution_at_the_same_budget():
+    limits = evo.Limits(80 * 1024, 512 * 1024)
+    kw = dict(population=16, parents=4, mutations=8, crossovers=8, generations=4, seed=1)
+    with pytest.raises(UserError, match="no subnet within 80 kB SRAM"):
+        evo.search(0.5, 144, limits, lambda c: c.cost.macs, max_tries=200, **kw)   # layer by layer: none fits
+    plain = evo.search(0.5, 96, limits, lambda c: c.cost.macs, **kw)
+    joint = evo.search(0.5, 144, limits, lambda c: c.cost.macs, joint_patch=True, **kw)
+    assert joint.best.patch is not None and joint.best.cost.sram <= limits.sram
+    assert joint.best.cost.macs > plain.best.cost.macs
+
+
+SCRIPT = """
+import json, sys, torch, torch.distributed as dist
+from mcunet_lite import supernet as sn
+from mcunet_lite.errors import UserError
+from mcunet_lite.data import VWW
+torch.manual_seed(0)
+x = torch.randint(0, 255, (64, 32, 32, 3), dtype=torch.uint8).numpy()
+ds = VWW([i % 2 for i in range(64)], 32, "synthetic", "pyvww", "train", pixels=x)
+net = sn.Supernet(0.2, 32)
+sn.train(net, ds, epochs=1, batch_size=8, progress=False)
+flat = torch.cat([p.detach().flatten() for p in net.parameters()])
+out = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+dist.all_gather(out, flat)
+print(json.dumps({"rank": dist.get_rank(), "same": bool(torch.equal(out[0], out[1]))}))
+"""
+
+
+def test_supernet_trains_unchanged_under_torchrun(tmp_path):
+    script = tmp_path / "train_supernet.py"
+    script.write_text(SCRIPT)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29513",
+                        str(script)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert sorted(d["rank"] for d in lines) == [0, 1] and all(d["same"] for d in lines)
