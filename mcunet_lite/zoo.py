@@ -42,6 +42,19 @@ def _torch():
     return nn
 
 
+def _start(cfg) -> tuple[Graph, str]:
+    """An empty Graph named after `cfg` and its NHWC image input."""
+    g = Graph(cfg.model, meta={"model": cfg.model, "width": cfg.width, "resolution": cfg.resolution})
+    return g, g.add_input("input", (1, cfg.resolution, cfg.resolution, 3))
+
+
+def _classify(g: Graph, x: str, num_classes: int, name: str) -> Graph:
+    """Global average pool and the linear classifier every zoo model ends with."""
+    x = g.add_op("mean", "mean", [x], {"axes": (1, 2), "keepdims": False})
+    g.outputs.append(g.linear(x, num_classes, name=name))
+    return g
+
+
 def _conv_bn_act(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: str | None = "relu6"):
     """conv (no bias) + BatchNorm + activation, the unit every builder stacks; BN folds on import."""
     nn = _torch()
@@ -118,9 +131,8 @@ class MBConvConfig:
     def graph(self) -> Graph:
         """Build the Graph directly (shapes only), with the names `from_torch` gives."""
         stem, widths, head = self.channels()
-        g = Graph(self.model, meta={"model": self.model, "width": self.width, "resolution": self.resolution})
-        x = g.conv2d(g.add_input("input", (1, self.resolution, self.resolution, 3)), stem, 3, 2,
-                     act="relu6", name="stem.conv")
+        g, x = _start(self)
+        x = g.conv2d(x, stem, 3, 2, act="relu6", name="stem.conv")
         for i, cin, cout, k, e, s in self.layers():
             p, y = f"blocks.{i}", x
             if e != 1:
@@ -130,9 +142,7 @@ class MBConvConfig:
             x = g.add_op("add", f"{p}.add", [x, y], {"act": None}) if s == 1 and cin == cout else y
         if head:
             x = g.conv2d(x, head, 1, act="relu6", name="head.conv")
-        x = g.add_op("mean", "mean", [x], {"axes": (1, 2), "keepdims": False})
-        g.outputs.append(g.linear(x, self.num_classes, name="classifier"))
-        return g
+        return _classify(g, x, self.num_classes, "classifier")
 
     def module(self):
         """Build the torch model (BatchNorm after every conv, ReLU6 as in MobileNetV2)."""
@@ -247,15 +257,12 @@ class MobileNetV1Config:
 
     def graph(self) -> Graph:
         """Build the Graph directly (shapes only)."""
-        g = Graph(self.model, meta={"model": self.model, "width": self.width, "resolution": self.resolution})
-        x = g.conv2d(g.add_input("input", (1, self.resolution, self.resolution, 3)),
-                     make_divisible(32 * self.width), 3, 2, act="relu", name="stem.conv")
+        g, x = _start(self)
+        x = g.conv2d(x, make_divisible(32 * self.width), 3, 2, act="relu", name="stem.conv")
         for i, cin, cout, s in self.layers():
             x = g.conv2d(x, cin, 3, s, groups=cin, act="relu", name=f"blocks.{i}.depthwise.conv")
             x = g.conv2d(x, cout, 1, act="relu", name=f"blocks.{i}.pointwise.conv")
-        x = g.add_op("mean", "mean", [x], {"axes": (1, 2), "keepdims": False})
-        g.outputs.append(g.linear(x, self.num_classes, name="classifier"))
-        return g
+        return _classify(g, x, self.num_classes, "classifier")
 
     def module(self):
         """Build the torch model."""
@@ -309,10 +316,8 @@ class ResNetConfig:
 
     def graph(self) -> Graph:
         """Build the Graph directly (shapes only), in torchvision's execution order."""
-        g = Graph(self.model, meta={"model": self.model, "width": self.width, "resolution": self.resolution})
-        c0 = make_divisible(64 * self.width)
-        x = g.conv2d(g.add_input("input", (1, self.resolution, self.resolution, 3)), c0, 7, 2, act="relu",
-                     name="conv1")
+        g, x = _start(self)
+        x = g.conv2d(x, make_divisible(64 * self.width), 7, 2, act="relu", name="conv1")
         x = g.pool("maxpool", x, 3, 2, 1, name="maxpool")
         for p, cin, cout, s in self.layers():
             y = g.conv2d(x, cout, 3, s, act="relu", name=f"{p}.conv1")
@@ -320,9 +325,7 @@ class ResNetConfig:
             if s != 1 or cin != cout:
                 x = g.conv2d(x, cout, 1, s, name=f"{p}.downsample.0", pads=(0, 0, 0, 0))
             x = g.add_op("add", f"{p}.add", [y, x], {"act": "relu"})
-        x = g.add_op("mean", "mean", [x], {"axes": (1, 2), "keepdims": False})
-        g.outputs.append(g.linear(x, self.num_classes, name="fc"))
-        return g
+        return _classify(g, x, self.num_classes, "fc")
 
     def module(self):
         """Build the torch model (torchvision's BasicBlock layout)."""
