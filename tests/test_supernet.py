@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 
@@ -111,8 +112,11 @@ print(json.dumps({"rank": dist.get_rank(), "same": bool(torch.equal(out[0], out[
 def test_supernet_trains_unchanged_under_torchrun(tmp_path):
     script = tmp_path / "train_supernet.py"
     script.write_text(SCRIPT)
-    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29513",
-                        str(script)], capture_output=True, text=True, timeout=300,
+    with socket.socket() as sock:  # a free port, so parallel runs do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+                        str(script)], capture_output=True, text=True, timeout=600,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
