@@ -10,9 +10,9 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from . import patch, schedule, zoo
 from . import profile as prof
-from . import zoo
-from .ir import Graph
+from .ir import Graph, Op
 
 Case = tuple[str, tuple, Any]  # (description of the input, arguments, expected result)
 
@@ -164,11 +164,280 @@ def _as_dict(v: Any) -> Any:
     return {str(k): int(x) for k, x in v.items()} if isinstance(v, dict) else v
 
 
+# ------------------------------------------------------------------ lab 02: memory scheduling
+Buffers = list[tuple[int, int, int]]  # (bytes, first op, last op) of every tensor
+
+
+def _random_dag(rng: random.Random) -> Graph:
+    """Random DAG of pointwise / depthwise convs (some with channel multiplier 2) and ADDs, ending
+    in a RESHAPE, with two outputs: tensors read by several ops, long after they are made, never."""
+    g = Graph("random-dag")
+    hw = rng.choice([4, 6, 8])
+    made = [g.add_input("input", (1, hw, hw, rng.randint(2, 6)))]
+    for i in range(rng.randint(5, 14)):
+        x, kind = rng.choice(made), rng.choice(["pw", "dw", "dw2", "mult2", "add", "add"])
+        c = g.shape(x)[-1]
+        if kind == "pw":
+            y = g.conv2d(x, rng.randint(2, 8), 1, name=f"op{i}")
+        elif kind in ("dw", "dw2", "mult2"):
+            y = g.conv2d(x, 2 * c if kind == "mult2" else c, 3, 1 if kind == "dw" else 2, groups=c, name=f"op{i}")
+        else:
+            y = g.add_op("add", f"op{i}", [x, rng.choice([t for t in made if g.shape(t) == g.shape(x)])],
+                         {"act": None})
+        made.append(y)
+    g.outputs += [g.add_op("reshape", "flat", [made[-1]], {"shape": (1, -1)}), rng.choice(made[1:-1])]
+    return g
+
+
+def _add_keeps_operand(rng: random.Random) -> Graph:
+    """a, b = conv(x); s = add(a, b); t = conv(a); add(s, t): `a` outlives the first ADD, so
+    that ADD may only write over `b`."""
+    g = Graph("add-keeps-a")
+    hw, c = rng.choice([4, 6, 8]), rng.choice([4, 8])
+    x = g.add_input("input", (1, hw, hw, 3))
+    a, b = g.conv2d(x, c, 1, name="a"), g.conv2d(x, c, 1, name="b")
+    s = g.add_op("add", "s", [a, b], {"act": None})
+    g.outputs.append(g.add_op("add", "out", [s, g.conv2d(a, c, 1, name="t")], {"act": None}))
+    return g
+
+
+def _schedule_graphs(rng: random.Random) -> Iterable[tuple[str, Graph]]:
+    """Graphs the scheduling checks run on: random DAGs and MBConv nets, zoo models, special cases."""
+    for i in range(4):
+        g = _random_dag(rng)
+        yield f"<random graph #{i}: {len(g.ops)} ops>", g
+    for i in range(2):
+        cfg = _random_mbconv(rng)
+        yield f"<random MBConv graph #{i} at {cfg.resolution}px>", cfg.graph()
+    for name in ("resnet18", "mbv1"):
+        yield f"<{name} at 64px>", zoo.get(name, resolution=64).graph()
+    yield "<a, b = conv(x); s = add(a, b); t = conv(a); add(s, t)>", _add_keeps_operand(rng)
+
+
+def _buffers(g: Graph) -> Buffers:
+    nbytes = prof.activation_bytes(g)
+    return [(nbytes[t], first, last) for t, (first, last) in prof.lifetimes(g).items()]
+
+
+def _random_buffers(rng: random.Random, n: int) -> Buffers:
+    """`n` random lifetimes, many of them touching (one ends at the op where another starts)."""
+    found: Buffers = []
+    for _ in range(n):
+        first = rng.choice([rng.randint(0, 12)] + [b[2] for b in found[-2:]])
+        found.append((rng.randrange(8, 100, 4), first, first + rng.randint(0, 4)))
+    return found
+
+
+def _lib_buffers(buffers: Buffers) -> list[schedule._Buffer]:
+    return [schedule._Buffer([(str(i), first, last, size)]) for i, (size, first, last) in enumerate(buffers)]
+
+
+def _first_fit_arena(buffers: Buffers) -> int:
+    """Largest-first first fit (TFLite Micro's greedy planner): the arena a student's must match."""
+    return schedule._first_fit(sorted(_lib_buffers(buffers), key=lambda b: (-b.size, b.first)))
+
+
+def _bound(buffers: Buffers) -> int:
+    return max(schedule._live_sums(_lib_buffers(buffers), max(b[2] for b in buffers) + 1))
+
+
+def _lifetime_cases(rng: random.Random) -> Iterable[Case]:
+    for label, g in _schedule_graphs(rng):
+        yield label, (g,), prof.lifetimes(g)
+
+
+def _lower_bound_cases(rng: random.Random) -> Iterable[Case]:
+    for i in range(6):
+        b = _random_buffers(rng, rng.randint(3, 14))
+        yield f"{b}", (b,), _bound(b)
+    for label, g in _schedule_graphs(rng):
+        yield f"<the buffers of {label[1:]}", (_buffers(g),), _bound(_buffers(g))
+
+
+class _Placed:
+    """A student's `first_fit` result, shown briefly in feedback."""
+
+    def __init__(self, offsets: list[int], arena: int) -> None:
+        self.offsets, self.arena = offsets, arena
+
+    def __repr__(self) -> str:
+        return f"{len(self.offsets)} offsets in an arena of {self.arena} bytes"
+
+
+class _ValidPlacement:
+    """What `first_fit` must return: offsets at which no two buffers live at the same op share a
+    byte, and an arena (the end of the highest buffer) no larger than largest-first first fit's.
+    Any valid placement that good passes; the reason for a failure shows in the feedback."""
+
+    def __init__(self, buffers: Buffers, arena: int) -> None:
+        self.buffers, self.arena, self.why = buffers, arena, ""
+
+    def problem(self, got: Any) -> str:
+        if not isinstance(got, _Placed):
+            return "the result is not (offsets, arena_bytes)"
+        if len(got.offsets) != len(self.buffers):
+            return f"{len(got.offsets)} offsets for {len(self.buffers)} buffers"
+        ends = [o + b[0] for o, b in zip(got.offsets, self.buffers)]
+        if min(got.offsets) < 0 or got.arena != max(ends):
+            return f"arena_bytes {got.arena} is not the end of the highest buffer ({max(ends)}), or an offset is < 0"
+        for i, (oi, (_, fi, li)) in enumerate(zip(got.offsets, self.buffers)):
+            for j, (oj, (_, fj, lj)) in enumerate(zip(got.offsets, self.buffers)):
+                if i < j and fi <= lj and fj <= li and oi < ends[j] and oj < ends[i]:
+                    return (f"buffers #{i} {self.buffers[i]} and #{j} {self.buffers[j]} are live at the same op"
+                            f" and share bytes [{max(oi, oj)}, {min(ends[i], ends[j])})")
+        return "" if got.arena <= self.arena else f"{got.arena} bytes wastes memory"
+
+    def __eq__(self, got: Any) -> bool:
+        self.why = self.problem(got)
+        return not self.why
+
+    def __ne__(self, got: Any) -> bool:
+        return not self == got
+
+    def __repr__(self) -> str:
+        return f"no overlap in at most {self.arena} bytes" + (f" (yours: {self.why})" if self.why else "")
+
+
+def _first_fit_cases(rng: random.Random) -> Iterable[Case]:
+    for i in range(8):
+        b = _random_buffers(rng, rng.randint(4, 20))
+        yield f"{b}", (b,), _ValidPlacement(b, _first_fit_arena(b))
+    for label, g in _schedule_graphs(rng):
+        b = _buffers(g)
+        yield f"<the buffers of {label[1:]}", (b,), _ValidPlacement(b, _first_fit_arena(b))
+
+
+def _inplace_cases(rng: random.Random) -> Iterable[Case]:
+    for label, g in _schedule_graphs(rng):
+        yield label, (g,), schedule.inplace_pairs(g)
+
+
+def _as_lifetimes(v: Any) -> Any:
+    return {str(k): (int(a), int(b)) for k, (a, b) in v.items()}
+
+
+def _as_placement(v: Any) -> Any:
+    offsets, arena = v
+    return _Placed([int(o) for o in offsets], int(arena))
+
+
+def _as_pairs(v: Any) -> Any:
+    return [(str(x), str(y)) for x, y in v]
+
+
+# ------------------------------------------------------------------ lab 03: patch-based inference
+Layer = tuple[int, int, int]  # (kernel, stride, pad) of a conv padded by `pad` on every side
+
+
+def _chain(rng: random.Random, extra: bool = False) -> tuple[Graph, list[Layer]]:
+    """A random chain of convs (some depthwise, some stride 2), each padded by `pad` on every side;
+    `extra` appends a 1x1 conv so that the chain can be a patch stage."""
+    size = rng.randint(24, 64)
+    g = Graph("chain")
+    x, layers = g.add_input("input", (1, size, size, rng.choice([3, 4, 8]))), []
+    for i in range(rng.randint(2, 6)):
+        k = rng.choice([1, 3, 3, 5, 7])
+        s = rng.choice([1, 1, 2]) if g.shape(x)[1] >= 2 * k else 1
+        p = rng.randint(0, k // 2)
+        if g.shape(x)[1] + 2 * p - k < 3 * s:
+            break
+        c = g.shape(x)[-1]
+        depthwise = rng.random() < 0.3
+        x = g.conv2d(x, c if depthwise else rng.choice([4, 8, 16]), k, s, groups=c if depthwise else 1,
+                     pads=(p,) * 4, name=f"conv{i}")
+        layers.append((k, s, p))
+    if extra:
+        g.outputs.append(g.conv2d(x, 4, 1, name="after"))
+    return g, layers
+
+
+def _input_region_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(14):
+        k, s = rng.choice([1, 3, 5, 7]), rng.choice([1, 2, 3])
+        p, r0 = rng.randint(0, k // 2), rng.randint(0, 10)
+        rows = (r0, r0 + rng.randint(1, 6))
+        g = Graph()
+        g.conv2d(g.add_input("input", (1, 64, 64, 1)), 1, k, s, pads=(p,) * 4)
+        yield f"kernel={k}, stride={s}, pad={p}, out_rows={rows}", (k, s, p, rows), \
+            patch.input_region(g, g.ops[0], (*rows, 0, 1))[:2]
+
+
+def _trace_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(10):
+        g, layers = _chain(rng)
+        out = g.ops[-1].output
+        r0 = rng.randint(0, g.shape(out)[1] - 1)
+        rows = (r0, rng.randint(r0 + 1, g.shape(out)[1]))
+        regions = patch.trace(g, g.ops, out, (*rows, 0, 1), clip=False)
+        yield f"layers={layers}, out_rows={rows}", (layers, rows), [regions[t][:2] for t in [g.inputs[0]] + [
+            op.output for op in g.ops]]
+
+
+def _per_pixel(g: Graph, op: Op) -> int:
+    return prof.op_macs(g, op) // (g.shape(op.output)[1] * g.shape(op.output)[2])
+
+
+def _stage_macs_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(10):
+        g, layers = _chain(rng, extra=True)
+        stage = g.ops[:-1]
+        layers = [(*kind, _per_pixel(g, op)) for kind, op in zip(layers, stage)]
+        side = g.shape(stage[-1].output)[1]
+        n = rng.randint(1, min(5, side))
+        p = patch.plan(g, len(stage) - 1, n)
+        yield f"layers={layers}, in_size={g.shape('input')[1]}, n={n}", (layers, g.shape("input")[1], n), \
+            (p.patch_stage_macs, p.layerwise_patch_stage_macs)
+
+
+GRIDS = range(1, 9)
+
+
+def _grid_plans(g: Graph, split: int) -> list[patch.PatchPlan]:
+    side = min(g.shape(g.ops[split].output)[1:3])
+    return [patch.plan(g, split, n) for n in GRIDS if n <= side]
+
+
+def _grid_cases(rng: random.Random) -> Iterable[Case]:
+    for i in range(4):
+        cfg = zoo.mobilenet_v2(rng.choice([0.35, 0.5, 0.75]), rng.choice([96, 112, 128])) if i % 2 == 0 \
+            else zoo.mcunet_example(rng.choice([0.5, 0.75]), rng.choice([96, 128]))
+        g = cfg.graph()
+        split = patch.split_after_block(g, rng.randint(1, 4))
+        plans = _grid_plans(g, split)
+        n0 = rng.choice(plans)
+        budgets = [n0.peak_sram_bytes, n0.rest_peak_bytes - 1, n0.per_patch_arena_bytes,
+                   min(p.peak_sram_bytes for p in plans) - 1]
+        for budget in budgets:
+            fits = [p for p in plans if p.peak_sram_bytes <= budget]
+            yield (f"<{cfg.model} w{cfg.width} r{cfg.resolution} graph>, split_op={split}, budget={budget}",
+                   (g, split, budget), min(fits, key=lambda p: (p.total_macs, p.grid)).grid if fits else None)
+
+
+def _as_regions(v: Any) -> Any:
+    return [(int(a), int(b)) for a, b in v]
+
+
+def _as_pair(v: Any) -> Any:
+    return int(v[0]), int(v[1])
+
+
 EXERCISES: dict[str, list[Exercise]] = {
     "00_memory_wall": [
         Exercise("conv_layer_cost", "conv_layer_cost", 2, _conv_cases, _as_cost),
         Exercise("live_bytes", "live_bytes", 4, _live_cases, _as_ints),
         Exercise("block_peaks", "block_peaks", 2, _block_cases, _as_dict),
         Exercise("largest_fitting_resolution", "largest_fitting_resolution", 2, _fit_cases),
+    ],
+    "02_memory_scheduling": [
+        Exercise("tensor_lifetimes", "tensor_lifetimes", 2, _lifetime_cases, _as_lifetimes),
+        Exercise("lower_bound", "lower_bound", 2, _lower_bound_cases, int),
+        Exercise("first_fit", "first_fit", 3, _first_fit_cases, _as_placement),
+        Exercise("in_place_pairs", "in_place_pairs", 3, _inplace_cases, _as_pairs),
+    ],
+    "03_patch_inference": [
+        Exercise("input_region", "input_region", 2, _input_region_cases, _as_pair),
+        Exercise("trace_receptive_field", "trace_receptive_field", 3, _trace_cases, _as_regions),
+        Exercise("patch_stage_macs", "patch_stage_macs", 3, _stage_macs_cases, _as_pair),
+        Exercise("cheapest_grid", "cheapest_grid", 2, _grid_cases),
     ],
 }

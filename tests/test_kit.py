@@ -144,6 +144,86 @@ def largest_fitting_resolution(width, budget, rule):
     return min(fits) if fits else None
 """,
     },
+    ("02_memory_scheduling", "tensor_lifetimes"): {
+        "graph inputs start at op 0":
+            ("life = {t: (-1, -1) for t in graph.inputs}", "life = {t: (0, 0) for t in graph.inputs}"),
+        "outputs end at their last reader, not after the last op":
+            ("        life[t] = (life[t][0], len(graph.ops))\n", "        pass\n"),
+        "keeps the first reader instead of the last":
+            ("            life[t] = (life[t][0], i)",
+             "            life[t] = (life[t][0], i) if life[t][1] <= life[t][0] else life[t]"),
+        "counts weights as tensors too":
+            ("for t in graph.activations(op):", "for t in op.inputs:\n            life.setdefault(t, (i, i))"),
+    },
+    ("02_memory_scheduling", "lower_bound"): {
+        "lifetimes as half-open ranges (last op excluded)": ("f <= i <= last", "f <= i < last"),
+        "the largest single buffer": """
+def lower_bound(buffers):
+    return max(size for size, _, _ in buffers)
+""",
+        "the sum of all buffers": """
+def lower_bound(buffers):
+    return sum(size for size, _, _ in buffers)
+""",
+    },
+    ("02_memory_scheduling", "first_fit"): {
+        "places in the given order (no largest-first sort)":
+            ("order = sorted(range(len(buffers)), key=lambda i: (-buffers[i][0], buffers[i][1]))",
+             "order = range(len(buffers))"),
+        "buffers whose lifetimes only touch share bytes":
+            ("first <= buffers[j][2] and buffers[j][1] <= last", "first < buffers[j][2] and buffers[j][1] < last"),
+        "takes the first gap even when it is too small": ("if lo >= offset + size:", "if lo > offset:"),
+        "ignores lifetimes (every buffer its own bytes)":
+            ("\n                       if first <= buffers[j][2] and buffers[j][1] <= last)", ")"),
+        "arena = highest offset, forgetting that buffer's size":
+            ("return offsets, max(o + b[0] for o, b in zip(offsets, buffers))", "return offsets, max(offsets)"),
+    },
+    ("02_memory_scheduling", "in_place_pairs"): {
+        "overwrites inputs that are still needed": ("if life[x][1] == i and ", "if "),
+        "no in-place ADD": ('if op.kind in ("add", "reshape"):', 'if op.kind == "reshape":'),
+        "a depthwise conv with channel multiplier 2 in place":
+            (" and graph.shape(op.output)[-1] == graph.shape(op.inputs[0])[-1]", ""),
+        "an ADD always writes over its first operand":
+            ("            candidates = graph.activations(op)", "            candidates = graph.activations(op)[:1]"),
+    },
+    ("03_patch_inference", "input_region"): {
+        "forgets the padding": ("return r0 * stride - pad, (r1 - 1) * stride - pad + kernel",
+                                "return r0 * stride, (r1 - 1) * stride + kernel"),
+        "stop = r1 * stride - pad + kernel - 1": ("(r1 - 1) * stride - pad + kernel", "r1 * stride - pad + kernel - 1"),
+        "a centred window (kernel // 2 each side), whatever the padding":
+            ("return r0 * stride - pad, (r1 - 1) * stride - pad + kernel",
+             "return r0 * stride - kernel // 2, (r1 - 1) * stride + kernel // 2 + 1"),
+    },
+    ("03_patch_inference", "trace_receptive_field"): {
+        "walks the chain forwards": ("reversed(layers)", "layers"),
+        "clips regions at 0": ("regions.insert(0, input_region(kernel, stride, pad, regions[0]))",
+                               "start, stop = input_region(kernel, stride, pad, regions[0])\n"
+                               "        regions.insert(0, (max(start, 0), stop))"),
+        "returns only the input region": ("    return regions\n", "    return regions[:1]\n"),
+    },
+    ("03_patch_inference", "patch_stage_macs"): {
+        "no halo: patches cost what layer by layer costs": """
+def patch_stage_macs(layers, in_size, n):
+    size, total = in_size, 0
+    for kernel, stride, pad, cost in layers:
+        size = (size + 2 * pad - kernel) // stride + 1
+        total += cost * size * size
+    return total, total
+""",
+        "regions off by one layer (each layer costed on its input region)":
+            ("zip(layers, rows[1:], cols[1:])", "zip(layers, rows[:-1], cols[:-1])"),
+        "one interior patch times n * n":
+            ("for r0, r1, c0, c1 in patch.tiles(sizes[-1], sizes[-1], n):",
+             "for r0, r1, c0, c1 in patch.tiles(sizes[-1], sizes[-1], n)[n + 1:n + 2] * (n * n):"),
+    },
+    ("03_patch_inference", "cheapest_grid"): {
+        "the largest grid that fits":
+            ("min(fits, key=lambda p: (p.total_macs, p.grid))", "max(fits, key=lambda p: p.grid)"),
+        "budget checked against the patch stage only":
+            ("p.peak_sram_bytes <= budget", "p.patch_stage_peak_bytes <= budget"),
+        "forgets the stage-output buffer":
+            ("p.peak_sram_bytes <= budget", "max(p.per_patch_arena_bytes, p.rest_peak_bytes) <= budget"),
+    },
 }
 
 
