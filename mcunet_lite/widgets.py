@@ -38,3 +38,35 @@ def memory_explorer(model: str = "mbv2"):
         plt.show()
 
     return w.interactive(draw, width=width, resolution=res, rule=rule)
+
+
+def space_explorer(samples: int = 12):
+    """SRAM / Flash budget sliders -> TinyNAS stage 1's chosen (width, resolution) and its FLOPs CDF.
+
+    MCUNet section 3.1: the space whose fitting subnets compute the most moves with the budget;
+    the patch-based switch counts SRAM as MCUNetV2 runs the first blocks.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from . import search_space as ss
+    from . import viz
+    from .errors import UserError
+
+    sram = w.IntSlider(value=320, min=64, max=512, step=32, description="SRAM kB", continuous_update=False)
+    flash = w.IntSlider(value=1024, min=256, max=2048, step=128, description="Flash kB", continuous_update=False)
+    patch = w.Checkbox(value=False, description="patch-based")
+
+    def draw(sram: int, flash: int, patch: bool) -> None:
+        try:
+            choice = ss.optimise(sram * KB, flash * KB, n=samples, patch_based=patch)
+        except UserError as e:  # no space has enough fitting subnets at these budgets
+            print(e)
+            return
+        viz.flops_cdf(choice)
+        plt.show()
+        b = choice.best
+        print(f"chosen: width {b.width}, resolution {b.resolution}: {b.fit_fraction:.0%} of subnets fit, "
+              f"mean {b.mean_macs / 1e6:.1f}M MACs")
+
+    return w.interactive(draw, sram=sram, flash=flash, patch=patch)
