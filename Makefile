@@ -7,6 +7,7 @@ TORCH_VERSION ?= 2.13.0
 
 setup:
 	$(PIP) install -q "torch==$(TORCH_VERSION)"
+	$(PIP) install -q --pre "tflite-micro>=0.dev0"
 	$(PIP) install -q -e ".[labs,dev]"
 
 demo: setup
