@@ -3,9 +3,18 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test lab bench
+.PHONY: setup setup-apt demo test lab bench
 
-setup:
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+
+# the C emitter builds for Cortex-M and runs under QEMU (DESIGN.md section 6); installed when missing
+setup-apt:
+	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+setup: setup-apt
 	$(PIP) install -q "torch==$(TORCH_VERSION)"
 	$(PIP) install -q --pre "tflite-micro>=0.dev0"
 	$(PIP) install -q -e ".[labs,dev]"

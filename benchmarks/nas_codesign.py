@@ -91,7 +91,8 @@ def main() -> None:
             acc, i = tinynas(limits, patch_based, seed, args)
             rows[name].append(acc)
             info[f"{name} seed {seed}"] = i
-        print(f"seed {seed} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"seed {seed} done in {time.perf_counter() - t0:.0f} s: " +
+              ", ".join(f"{name} {accs[-1]:.3f}" for name, accs in rows.items()), flush=True)
     print(f"\nbudget: {args.sram:g} kB SRAM, {args.flash:g} kB Flash; synthetic VWW, {args.n_train} train / "
           f"{args.n_val} val images; {args.epochs + args.supernet_epochs} epochs for the baseline, "
           f"{args.supernet_epochs} supernet + {args.epochs} fine-tune epochs for TinyNAS")

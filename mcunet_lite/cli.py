@@ -209,6 +209,83 @@ def cmd_nas_search(a: argparse.Namespace) -> None:
               " ".join(f"k{b['kernel']}e{b['expand']}" for b in stage["blocks"]))
 
 
+def cmd_data_synth(a: argparse.Namespace) -> None:
+    """Write a synthetic person / no-person set in a real VWW layout (pyvww, mlperf or vww01)."""
+    from . import data
+    out = Path(a.out)
+    splits = [("train", a.n), ("val", a.n_val if a.n_val is not None else max(1, a.n // 5))] \
+        if a.format == "pyvww" else [("train", a.n)]
+    for split, n in splits:
+        ds = data.synthetic(n, a.resolution, split, a.seed, a.difficulty)
+        k = data.write(ds, out, a.format)
+        note = f" ({n - k} scenes dropped: only people below the 2.5% box rule)" if k < n else ""
+        print(f"wrote {k} {split} images ({a.resolution}x{a.resolution}, {a.format} layout) to {out}{note}")
+
+
+def cmd_data_info(a: argparse.Namespace) -> None:
+    """Describe a VWW folder: layout, label rule, images per split and class, image size."""
+    from . import data
+    d = data.info(a.path)
+    if a.json:
+        print(json.dumps(d))
+        return
+    sizes = ", ".join(f"{h}x{w}" for h, w in d["image_size"][:3]) + (" ..." if len(d["image_size"]) > 3 else "")
+    print(f"{d['path']}: {d['format']} layout\nlabel rule: {d['rule_text']}\nimage size: {sizes}")
+    for split, c in d["splits"].items():
+        print(f"  {split:5s} {c['images']:7d} images: {c['person']} person, {c['non_person']} non-person")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    """Train a zoo model on person / no-person (synthetic or a VWW folder); also runs under torchrun."""
+    from . import train
+    r = train.train(a.model, a.data, a.resolution, a.width, a.epochs, a.batch_size, a.lr, a.seed, a.out,
+                    a.n_train, a.n_val, a.difficulty, progress=not a.json)
+    if train.distributed()[0] != 0:
+        return
+    if a.json:
+        print(json.dumps(r))
+        return
+    print(f"{r['model']} (width {r['width']}, {r['resolution']}px) on {r['data']} ({r['format']}, {r['n_train']} train / "
+          f"{r['n_val']} val images, {r['world_size']} process(es)): val accuracy {100 * r['val_accuracy']:.1f}% "
+          f"after {r['epoch']} epochs" + (f"; checkpoint {a.out}" if a.out else ""))
+
+
+def cmd_deploy(a: argparse.Namespace) -> None:
+    """Emit C for a model, build it for an emulated STM32 (or the PC), run it and compare with int8ref."""
+    import numpy as np
+
+    from . import deploy, patch
+    g, notes = deploy.load_int8(a.model, a.width, a.resolution, a.num_classes, a.config)
+    if (a.patch_grid is None) != (a.split_op is None):
+        raise UserError("patch-based inference needs both --patch-grid N and --split-op I "
+                        "(`mcunet-lite patch MODEL --auto-split --sram-budget KB` suggests them)")
+    pp = patch.plan(g, a.split_op, a.patch_grid) if a.patch_grid is not None else None
+    xs = None
+    if a.input:
+        try:
+            xs = np.load(a.input)
+        except (OSError, ValueError) as e:
+            raise UserError(f"cannot read input '{a.input}': {e}") from None
+        t = g.tensors[g.inputs[0]]
+        if xs.dtype != np.dtype(t.dtype) or tuple(xs.shape[1:]) != tuple(t.shape[1:]):
+            raise UserError(f"input '{a.input}' must be {t.dtype} of shape (N, {', '.join(map(str, t.shape[1:]))}), "
+                            f"got {xs.dtype} {xs.shape}")
+    r = deploy.deploy(g, a.board, a.emulator, xs, pp, a.out, dsp=not a.portable, notes=notes)
+    if a.output:
+        if not r.outputs:
+            raise UserError(f"no outputs to save: the {a.emulator} run reports a check, not the output values")
+        ys = [np.concatenate([row[k] for row in r.outputs]) for k in range(len(g.outputs))]  # batch of N
+        if len(ys) == 1 and not a.output.endswith(".npz"):
+            np.save(a.output, ys[0])
+        elif a.output.endswith(".npz"):
+            np.savez(a.output, **{f"output_{k}": y for k, y in enumerate(ys)})
+        else:
+            raise UserError(f"the model has {len(ys)} outputs; give --output OUT.npz to save them all")
+    print(json.dumps(r.to_dict()) if a.json else r.text())
+    if not r.outputs_match:
+        raise SystemExit(1)
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -367,6 +444,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".npy input in the model's own dtype and shape")
     p.add_argument("--output", required=True, help=".npy output (.npz for several outputs)")
     p.set_defaults(func=cmd_run)
+
+    data_p = sub.add_parser("data", help="Visual Wake Words data: synthetic sets, dataset info")
+    data_sub = data_p.add_subparsers(dest="data_command", required=True)
+    p = data_sub.add_parser("synth", help="write a synthetic person / no-person set in a real VWW layout")
+    p.add_argument("--n", type=int, required=True, help="number of scenes (pyvww: train split)")
+    p.add_argument("--n-val", type=int, help="pyvww validation scenes (default: n / 5)")
+    p.add_argument("--resolution", type=int, default=96, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=["mlperf", "pyvww", "vww01"], default="mlperf",
+                   help="layout to write (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard) (default: %(default)s)")
+    p.set_defaults(func=cmd_data_synth)
+    p = data_sub.add_parser("info", help="layout, label rule, counts per class and image size of a VWW folder")
+    p.add_argument("path", help="a pyvww, vw_coco2014_96 or vww01 folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_data_info)
+
+    p = sub.add_parser("train", help="train a zoo model on person / no-person (works under torchrun)")
+    p.add_argument("--model", default="mbv2", help=f"zoo model ({', '.join(zoo.MODELS)}) (default: %(default)s)")
+    p.add_argument("--width", type=float, help="width multiplier (default: the model's)")
+    p.add_argument("--resolution", type=int, default=64, help="input resolution (default: %(default)s)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' or a VWW folder (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=5, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="global batch size (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="checkpoint file, written after every epoch")
+    p.add_argument("--n-train", type=int, default=4000, help="synthetic training scenes (default: %(default)s)")
+    p.add_argument("--n-val", type=int, default=1000, help="synthetic validation scenes (default: %(default)s)")
+    p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("deploy", help="emit C, build and run it on an emulated STM32 (or the PC), compare with int8ref")
+    add_model_args(p)
+    p.add_argument("--board", choices=["stm32f746", "stm32f405"], default="stm32f746",
+                   help="target budget and CPU (default: %(default)s)")
+    p.add_argument("--emulator", choices=["qemu", "renode", "host"], default="qemu",
+                   help="qemu (Cortex-M, counts instructions), renode (writes .resc/.robot; runs them if renode-test "
+                        "is installed) or host (the PC's gcc) (default: %(default)s)")
+    p.add_argument("--patch-grid", type=int, help="N: run ops 0..I patch by patch on an N x N grid (MCUNetV2)")
+    p.add_argument("--split-op", type=int, help="I: the last op of the patch stage")
+    p.add_argument("--input", help=".npy of inputs (N, H, W, C) in the model's input dtype (default: 2 random)")
+    p.add_argument("--output", help="save the device's outputs to this .npy (.npz for several outputs)")
+    p.add_argument("--out", default="mcunet-deploy", help="project and build folder (default: %(default)s)")
+    p.add_argument("--portable", action="store_true", help="portable C kernels instead of the Cortex-M DSP ones")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")

@@ -81,11 +81,13 @@ def section_int8(out: Path) -> list[str]:
             "MobileNetV2-w0.35 at 96x96 with 2 classes, **random weights** (BatchNorm statistics from 32 synthetic "
             "images; not trained), quantized post-training: per-channel symmetric int8 weights, per-tensor int8 "
             "activations calibrated (min/max) on 64 synthetic VWW images, int32 biases, ReLU6 folded into the clamp. "
-            f"Exported as `{path.name}` ({path.stat().st_size / KB:.0f} kB, {len(tflite_io.read(path).ops)} TFLite ops).",
+            f"Exported as `{path.name}` ({path.stat().st_size / KB:.0f} kB, "
+            f"{len(tflite_io.read(path).ops)} TFLite ops).",
             "", "| check | result |", "|---|---|",
             f"| int8ref vs TFLite Micro reference kernels | {check} |",
             f"| float vs int8 top-1 agreement ({agree['n']} held-out images) | {agree['top1_agreement']:.3f} |",
-            f"| largest / mean abs. logit difference | {agree['max_abs_diff']:.3f} / {agree['mean_abs_diff']:.3f} |", ""]
+            f"| largest / mean abs. logit difference | {agree['max_abs_diff']:.3f} / "
+            f"{agree['mean_abs_diff']:.3f} |", ""]
 
 
 def section_scheduling(out: Path) -> list[str]:
@@ -132,7 +134,57 @@ def section_nas_space(out: Path) -> list[str]:
             f"({choice.evaluations_per_second:.0f} subnet evaluations per second).", "", f"![FLOPs CDF]({f})", ""]
 
 
-SECTIONS = [section_memory_wall, section_int8, section_scheduling, section_patch, section_nas_space]
+def section_data(out: Path) -> list[str]:
+    """Meet the data (the VWW stand-in) at three resolutions, then train a tiny model for a few seconds."""
+    import time
+    import torch
+    from . import data, train
+    fig = _save(viz.contact_sheet(resolutions=(32, 64, 96), n=4), out / "meet_the_data.png")
+    tr, va = data.synthetic(1000, 32, "train", progress=False), data.synthetic(400, 32, "val", progress=False)
+    torch.manual_seed(0)
+    net = zoo.get("mbv1", 0.25, 32, num_classes=2).module()
+    t0 = time.perf_counter()
+    acc = train.fit(net, tr, va, epochs=2, progress=False)[-1]["val_accuracy"]
+    majority = max(va.labels.mean(), 1 - va.labels.mean())
+    return ["## Data: the Visual Wake Words stand-in", "",
+            "Procedural person / no-person scenes (offline default; `mcunet-lite data info` describes real VWW "
+            f"folders). Label rule: {data.RULES['pyvww']}. The same scenes at 32, 64 and 96 px:", "",
+            f"![meet the data]({fig})", "",
+            f"MobileNetV1 w0.25 at 32x32, trained for 2 epochs on {len(tr)} synthetic images "
+            f"({time.perf_counter() - t0:.1f} s): validation accuracy **{acc:.1%}** on {len(va)} images "
+            f"(majority class: {majority:.1%}). That is a few seconds of training, far from converged; "
+            "`python benchmarks/data_bench.py` measures the resolution / width trade-off properly.", ""]
+
+
+def section_deploy(out: Path) -> list[str]:
+    """MobileNetV1 w0.25 at 96 px (the MLPerf Tiny VWW shape, random weights) emitted as C and run on
+    the emulated STM32F746 (QEMU), checked against int8ref; skipped without the ARM toolchain."""
+    import tempfile
+
+    from . import deploy, schedule
+    lines = ["## Deploy: generated C on an emulated STM32F746 (TinyEngine)", ""]
+    if why := deploy.toolchain_missing():
+        return lines + [f"Skipped: {why}.", ""]
+    g, notes = deploy.load_int8("mbv1")
+    with tempfile.TemporaryDirectory() as tmp:
+        r = deploy.deploy(g, "stm32f746", "qemu", out=Path(tmp), notes=notes)
+    predicted = schedule.plan(g).arena_bytes
+    return lines + [
+        f"MobileNetV1 w0.25 at 96x96 (the MLPerf Tiny VWW architecture; {notes[0]}) as generated C with the "
+        "Cortex-M DSP kernels, on QEMU's Cortex-M7 held to the STM32F746's 320 kB SRAM / 1 MB Flash:", "",
+        "| figure | value |", "|---|---|",
+        f"| Flash (code + weights) | {r.flash_bytes / KB:.1f} kB |",
+        f"| SRAM (arena + scratch + stack, from the ELF) | {r.sram_bytes / KB:.1f} kB |",
+        f"| activation arena | {r.arena_bytes} B (scheduler predicted {predicted} B) |",
+        f"| instructions per inference | {r.instructions:,d} for {r.macs / 1e6:.2f}M MACs "
+        f"({r.instructions_per_mac:.2f} per MAC) |",
+        f"| outputs identical to int8ref ({r.n_inputs} random inputs) | {'yes' if r.outputs_match else 'NO'} |", "",
+        "`mcunet-lite deploy MODEL --board stm32f746|stm32f405` does the same for any model; "
+        "`python benchmarks/deploy_table.py` measures the four real models.", ""]
+
+
+SECTIONS = [section_memory_wall, section_int8, section_scheduling, section_patch, section_nas_space, section_data,
+            section_deploy]
 
 
 def run(out: Path) -> Path:

@@ -161,3 +161,33 @@ def flops_cdf(choice, k: int = 6):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def contact_sheet(source: str = "synthetic", resolutions: tuple[int, ...] = (32, 64, 96), n: int = 4,
+                  split: str = "val", seed: int = 0, difficulty: float = 0.5):
+    """Meet the data: `n` person and `n` no-person images, each at every resolution, under the
+    label rule of the source (VWW, Chowdhery et al. 2019): small people vanish at low resolution,
+    which is why MCUNet searches resolution and width together (MCUNet section 3.1)."""
+    import textwrap
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from . import data
+    sets = {r: data.synthetic(8 * n, r, split, seed, difficulty, progress=False) if source == "synthetic"
+            else data.load(source, split, r) for r in resolutions}
+    first = sets[resolutions[0]]
+    picks = list(np.flatnonzero(first.labels == 1)[:n]) + list(np.flatnonzero(first.labels == 0)[:n])
+    fig, axes = plt.subplots(len(resolutions), len(picks), figsize=(1.25 * len(picks), 1.3 * len(resolutions) + 0.8),
+                             squeeze=False)
+    for row, r in enumerate(resolutions):
+        for col, i in enumerate(picks):
+            ax = axes[row, col]
+            ax.imshow(sets[r].image(i), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title("person" if first.labels[i] else "no person", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(f"{r} px", fontsize=8)
+    fig.suptitle(textwrap.fill(f"{first.format} ({split}): {data.RULES[first.rule]}", 90), fontsize=8)
+    fig.tight_layout()
+    return fig

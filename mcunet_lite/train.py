@@ -1,0 +1,182 @@
+"""Training: `fit` / `evaluate` with progress bars, fixed seeds and checkpoints, for 1 or N processes.
+
+The same code runs in one process (a laptop, a notebook) and under `torchrun` (PyTorch DDP over
+the gloo backend, CPU): `torchrun --nproc_per_node 2 -m mcunet_lite.cli train ...`. Under torchrun
+every process trains on its own shard of each epoch and DDP averages the gradients, so the
+replicas stay identical; rank 0 shows the progress bar and writes the checkpoint. `--batch-size`
+is the global batch, split across processes, so one process and N processes train alike.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import zoo
+from .errors import UserError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch so a run repeats exactly on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); under torchrun (WORLD_SIZE > 1) joins the gloo process group once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def _all_sum(values: list[float]) -> list[float]:
+    """Sum a few numbers over all processes (identity in one process)."""
+    if not dist.is_initialized():
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _loader(ds, batch_size: int, rank: int, world: int, seed: int, shuffle: bool):
+    """DataLoader over this process's shard; `set_epoch` on its sampler reshuffles each epoch."""
+    from torch.utils.data import DataLoader, DistributedSampler
+    sampler = DistributedSampler(ds, world, rank, shuffle=shuffle, seed=seed)
+    return DataLoader(ds, batch_size=max(1, batch_size // world), sampler=sampler)
+
+
+@torch.no_grad()
+def evaluate(model, ds, batch_size: int = 256) -> dict[str, float]:
+    """Top-1 accuracy and mean cross-entropy of `model` on `ds` (sharded over processes, summed)."""
+    from torch.utils.data import DataLoader, Subset
+    rank, world = distributed()
+    was_training = model.training
+    model.eval()
+    correct = loss = 0.0
+    for x, y in DataLoader(Subset(ds, range(rank, len(ds), world)), batch_size=batch_size):
+        out = model(x.contiguous(memory_format=torch.channels_last))
+        loss += F.cross_entropy(out, y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+    correct, loss, n = _all_sum([correct, loss, float(len(range(rank, len(ds), world)))])
+    model.train(was_training)
+    return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1), "n": int(n)}
+
+
+def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr: float = 3e-3,
+        weight_decay: float = 1e-4, seed: int = 0, checkpoint: str | Path | None = None,
+        meta: dict[str, Any] | None = None, progress: bool = True) -> list[dict[str, float]]:
+    """Train `model` in place with AdamW, a cosine schedule and random horizontal flips.
+
+    Returns one record per epoch (train loss and accuracy, validation accuracy, seconds, samples
+    seen by all processes). With `checkpoint`, rank 0 saves the model, `meta` and the history
+    after every epoch. Channels-last memory layout is used because it trains the depthwise
+    convolutions of MobileNets about 1.7x faster on CPU.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    rank, world = distributed()
+    seed_everything(seed)
+    model = model.to(memory_format=torch.channels_last)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * len(loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    flips = torch.Generator().manual_seed(seed * 1000 + rank)
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        loader.sampler.set_epoch(epoch)
+        net.train()
+        t0, tot_loss, correct, n = time.perf_counter(), 0.0, 0.0, 0.0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
+        for x, y in bar:
+            flip = torch.rand(len(x), generator=flips) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
+            out = net(x)
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot_loss += loss.item() * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            n += len(y)
+            bar.set_postfix(loss=f"{tot_loss / n:.3f}", acc=f"{correct / n:.3f}")
+        tot_loss, correct, n = _all_sum([tot_loss, correct, n])
+        if world > 1:  # BatchNorm statistics: rank 0's everywhere, so evaluation and checkpoints agree
+            for b in model.buffers():
+                dist.broadcast(b, 0)
+        rec = {"epoch": epoch + 1, "train_loss": tot_loss / n, "train_accuracy": correct / n, "samples": int(n),
+               "seconds": time.perf_counter() - t0, "world_size": world}
+        if val_ds is not None:
+            rec["val_accuracy"] = evaluate(model, val_ds)["accuracy"]
+        history.append(rec)
+        if progress and rank == 0:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.3f}, train acc "
+                       f"{rec['train_accuracy']:.3f}" + (f", val acc {rec['val_accuracy']:.3f}" if val_ds else "")
+                       + f" ({rec['seconds']:.1f} s)")
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, model, meta or {}, history)
+    return history
+
+
+def save_checkpoint(path: str | Path, model, meta: dict[str, Any], history: list[dict]) -> None:
+    """Write weights, metadata (how to rebuild the model) and history; atomic, so never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"model": model.state_dict(), "meta": meta, "history": history}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path):
+    """Rebuild the zoo model a checkpoint was trained from and load its weights: (model, meta, history)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        meta = ck["meta"]
+        model = zoo.get(meta["model"], meta["width"], meta["resolution"], meta["num_classes"]).module()
+        model.load_state_dict(ck["model"])
+    except (OSError, KeyError, RuntimeError) as e:
+        raise UserError(f"cannot load checkpoint '{path}': {e}; expected a file written by "
+                        "`mcunet-lite train --out`") from None
+    return model.to(memory_format=torch.channels_last).eval(), meta, ck["history"]
+
+
+def train(model: str, data: str = "synthetic", resolution: int = 64, width: float | None = None,
+          epochs: int = 5, batch_size: int = 32, lr: float = 3e-3, seed: int = 0, out: str | Path | None = None,
+          n_train: int = 4000, n_val: int = 1000, difficulty: float = 0.5, progress: bool = True) -> dict[str, Any]:
+    """Build a zoo model for person / no-person and fit it on `data` ('synthetic' or a VWW folder).
+
+    The entry point of `mcunet-lite train`, in one process or under torchrun. Rank 0 generates
+    (or reads) the data first so the others find it in the cache. Returns the final record.
+    """
+    from . import data as vww
+    rank, world = distributed()
+    cfg = zoo.get(model, width, resolution, num_classes=2)
+    if rank != 0:
+        dist.barrier()
+    if data == "synthetic":
+        train_ds = vww.synthetic(n_train, resolution, "train", seed, difficulty, progress=progress and rank == 0)
+        val_ds = vww.synthetic(n_val, resolution, "val", seed, difficulty, progress=progress and rank == 0)
+    else:
+        train_ds, val_ds = vww.load(data, "train", resolution), vww.load(data, "val", resolution)
+    if world > 1 and rank == 0:
+        dist.barrier()
+    torch.manual_seed(seed)
+    net = cfg.module()
+    meta = {"model": model, "width": cfg.width, "resolution": resolution, "num_classes": 2, "data": data,
+            "format": train_ds.format, "rule": train_ds.rule, "seed": seed}
+    history = fit(net, train_ds, val_ds, epochs, batch_size, lr, seed=seed, checkpoint=out, meta=meta,
+                  progress=progress)
+    return {**meta, **history[-1], "n_train": len(train_ds), "n_val": len(val_ds)}
