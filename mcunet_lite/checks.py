@@ -6,11 +6,22 @@ mismatch becomes the feedback: which input, what was expected, what came back.
 """
 from __future__ import annotations
 
+import copy
+import os
 import random
+import re
+import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
-from . import patch, schedule, search_space, zoo
+import numpy as np
+
+from . import deploy, int8ref, patch, quant, schedule, search_space, zoo
+from . import fixedpoint as fp
 from . import profile as prof
 from .ir import Graph, Op
 
@@ -264,7 +275,30 @@ class _Placed:
         return f"{len(self.offsets)} offsets in an arena of {self.arena} bytes"
 
 
-class _ValidPlacement:
+class _Property:
+    """An expected result stated as a property, not a value: `==` runs `problem(got)` (the reason
+    a result fails, or "") and keeps the reason so the feedback can show it."""
+
+    why = ""
+
+    def problem(self, got: Any) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __eq__(self, got: Any) -> bool:
+        self.why = self.problem(got)
+        return not self.why
+
+    def __ne__(self, got: Any) -> bool:
+        return not self == got
+
+    def __repr__(self) -> str:
+        return self.describe() + (f" (yours: {self.why})" if self.why else "")
+
+
+class _ValidPlacement(_Property):
     """What `first_fit` must return: offsets at which no two buffers live at the same op share a
     byte, and an arena (the end of the highest buffer) no larger than largest-first first fit's.
     Any valid placement that good passes; the reason for a failure shows in the feedback."""
@@ -287,15 +321,8 @@ class _ValidPlacement:
                             f" and share bytes [{max(oi, oj)}, {min(ends[i], ends[j])})")
         return "" if got.arena <= self.arena else f"{got.arena} bytes wastes memory"
 
-    def __eq__(self, got: Any) -> bool:
-        self.why = self.problem(got)
-        return not self.why
-
-    def __ne__(self, got: Any) -> bool:
-        return not self == got
-
-    def __repr__(self) -> str:
-        return f"no overlap in at most {self.arena} bytes" + (f" (yours: {self.why})" if self.why else "")
+    def describe(self) -> str:
+        return f"no overlap in at most {self.arena} bytes"
 
 
 def _first_fit_cases(rng: random.Random) -> Iterable[Case]:
@@ -511,12 +538,503 @@ def _as_resolution(v: Any) -> Any:
     return None if v is None else int(v)
 
 
+# -------------------------------------------------------------------- lab 01: int8 arithmetic
+class _Ints:
+    """A student's integer array, shown in feedback by the element that differs."""
+
+    def __init__(self, raw: Any) -> None:
+        try:
+            self.values = np.asarray(raw)
+        except Exception:  # ragged or odd results: shown as what they are
+            self.values = np.asarray(repr(raw)[:80])
+        self.shown = "" if self.values.dtype.kind in "iufb" else f"{type(raw).__name__} {str(raw)[:80]}"
+
+    def __ne__(self, other: Any) -> bool:
+        return not other == self
+
+    def __repr__(self) -> str:
+        return self.shown or f"<{self.values.dtype} array of shape {self.values.shape}>"
+
+
+class _Exactly:
+    """What an integer-array exercise must return: these values, element for element (and this
+    dtype, when given). After a comparison both sides' reprs name the first element that differs
+    and the inputs that made it, so the feedback stays one line."""
+
+    def __init__(self, values: np.ndarray, where: Callable[[int], str], dtype: str | None = None) -> None:
+        self.values, self.where, self.dtype, self.shown = np.asarray(values), where, dtype, ""
+
+    def __eq__(self, got: Any) -> bool:
+        if not isinstance(got, _Ints) or got.values.dtype.kind not in "iu":
+            self.shown = f"an integer array of shape {self.values.shape}"
+            return False
+        v = got.values
+        if v.shape != self.values.shape:
+            self.shown, got.shown = f"shape {self.values.shape}", f"shape {v.shape}"
+            return False
+        if self.dtype and v.dtype != np.dtype(self.dtype):
+            self.shown, got.shown = f"dtype {self.dtype}", f"dtype {v.dtype}"
+            return False
+        bad = np.flatnonzero(v.ravel() != self.values.ravel())
+        if len(bad):
+            i = int(bad[0])
+            self.shown = f"{self.values.ravel()[i]} for {self.where(i)}"
+            got.shown = f"{v.ravel()[i]} ({len(bad)} of {v.size} elements differ)"
+        return not len(bad)
+
+    def __ne__(self, got: Any) -> bool:
+        return not self == got
+
+    def __repr__(self) -> str:
+        return self.shown or f"<{self.values.dtype} array of shape {self.values.shape}>"
+
+
+def _np_rng(rng: random.Random) -> np.random.Generator:
+    """A numpy generator seeded from the exercise's own random stream (same cases every run)."""
+    return np.random.default_rng(rng.randrange(1 << 32))
+
+
+def _qparams_cases(rng: random.Random) -> Iterable[Case]:
+    ranges = [(-rng.uniform(0, 8), rng.uniform(0, 8)) for _ in range(10)]
+    ranges += [(0.0, rng.uniform(0.1, 6)) for _ in range(2)] + [(rng.uniform(0.1, 1), rng.uniform(2, 6))]
+    ranges += [(-rng.uniform(2, 6), -rng.uniform(0.1, 1)), (-1e-6, 1e-6), (0.0, 0.0), (0.0, 6.0)]
+    for _ in range(8):  # -lo / scale is exactly k + 1/2: the zero point is a rounding tie
+        s, k = float(np.float32(2 ** rng.uniform(-10, 2))), rng.randint(0, 254)
+        ranges.append((-(k + 0.5) * s, (254.5 - k) * s))
+    for lo, hi in ranges:
+        yield f"lo={lo!r}, hi={hi!r}", (lo, hi), _as_qparams(quant.choose_qparams(lo, hi))
+
+
+def _multiplier_cases(rng: random.Random) -> Iterable[Case]:
+    nrng = _np_rng(rng)
+    k, e = nrng.integers(1 << 30, (1 << 31) - 1, 60), nrng.integers(-25, 4, 60)
+    edges = [0.0, 1.0, 0.5, 0.25, 2.0, 1 - 2 ** -33, 1 - 2 ** -32, 2 ** -31, 2 ** -32, 2 ** -33, 1.5 * 2 ** -32,
+             (1 - 2 ** -40) * 2 ** -32, (1 - 2 ** -40) * 2 ** -31, 3 * 2 ** -35, 1e-12]
+    sets = [("random multipliers in [2^-20, 2^6)", nrng.permutation(np.concatenate(
+                [2.0 ** nrng.uniform(-20, 0, 200), 2.0 ** nrng.uniform(0, 6, 40)]))),
+            ("multipliers whose mantissa * 2^31 ends in exactly .5", (k + 0.5) * 2.0 ** (e - 31)),
+            ("edge multipliers (0, powers of two, just below 1, below 2^-31)", np.array(edges))]
+    for label, m in sets:
+        m0, shift = fp.quantize_multiplier(m)
+        n = len(m)
+        where = (lambda i, m=m, n=n: f"{('M0', 'shift')[i // n]} of M={float(m[i % n])!r}")
+        yield f"<{n} {label}>", (m.copy(),), _Exactly(np.stack([m0, shift]), where)
+
+
+def _int32s(nrng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` int32 values of every magnitude (2^0 .. 2^31), either sign."""
+    bits = nrng.integers(0, 32, n)
+    return np.clip(nrng.integers(-(1 << 31), 1 << 31, n) >> (31 - bits), fp.INT32_MIN, fp.INT32_MAX)
+
+
+def _srdhm_cases(rng: random.Random) -> Iterable[Case]:
+    nrng = _np_rng(rng)
+    edges = np.array([fp.INT32_MIN, fp.INT32_MIN + 1, -(1 << 30), -3, -1, 0, 1, 3, 1 << 30, fp.INT32_MAX])
+    odd = nrng.integers(-(1 << 20), 1 << 20, 100) * 2 + 1
+    sets = [("random int32 pairs", _int32s(nrng, 1000), _int32s(nrng, 1000)),
+            ("accumulators times multipliers", nrng.integers(-(1 << 24), 1 << 24, 500),
+             nrng.integers(1 << 30, 1 << 31, 500)),
+            ("pairs whose result is exactly x.5", odd, np.full(100, 1 << 30)),
+            ("pairs of edge values (INT32_MIN, INT32_MAX, -1, 0, 1, ...)", np.repeat(edges, 10), np.tile(edges, 10))]
+    for label, a, b in sets:
+        yield (f"<{len(a)} {label}>", (a.copy(), b.copy()),
+               _Exactly(fp.saturating_rounding_doubling_high_mul(a, b), lambda i, a=a, b=b: f"a={a[i]}, b={b[i]}"))
+
+
+def _divide_cases(rng: random.Random) -> Iterable[Case]:
+    nrng = _np_rng(rng)
+    e_tie = nrng.integers(1, 31, 300)
+    k = nrng.integers(0, 1 << 30, 300) >> e_tie
+    edges = np.array([fp.INT32_MIN, fp.INT32_MIN + 1, -3, -1, 0, 1, 3, fp.INT32_MAX])
+    sets = [("random int32 values and exponents 0..31", _int32s(nrng, 1000), nrng.integers(0, 32, 1000)),
+            ("values exactly halfway between two results", (2 * k + 1) * (1 << (e_tie - 1)) * nrng.choice([-1, 1], 300),
+             e_tie),
+            ("edge values with exponents 0, 1, 2, 30, 31", np.repeat(edges, 5), np.tile([0, 1, 2, 30, 31], 8))]
+    for label, x, e in sets:
+        yield (f"<{len(x)} {label}>", (x.copy(), e.copy()),
+               _Exactly(fp.rounding_divide_by_pot(x, e), lambda i, x=x, e=e: f"x={x[i]}, exponent={e[i]}"))
+
+
+def _requantize_cases(rng: random.Random) -> Iterable[Case]:
+    nrng = _np_rng(rng)
+    for i in range(8):
+        c = rng.randint(1, 12)
+        shape = (rng.randint(1, 2), rng.randint(1, 5), rng.randint(1, 5), c) if i % 2 else (rng.randint(1, 40), c)
+        m = 2.0 ** nrng.uniform(-14, 0, c)
+        if i >= 5:  # some multipliers above 1: a positive shift, applied before the high multiply
+            m[nrng.random(c) < 0.5] = 2.0 ** nrng.uniform(0, 3)
+        m0, shift = fp.quantize_multiplier(m)
+        if i == 7:  # M0 = 2^30: both roundings meet exact halves
+            m0, shift = np.full(c, 1 << 30), nrng.integers(-8, 1, c)
+        bias = nrng.integers(-(1 << 14), 1 << 14, c)
+        target = nrng.uniform(-300, 300, shape)  # outputs around the int8 range, some clamped
+        acc = np.clip(np.round(target / (m0 * 2.0 ** (shift - 31))), -(1 << 26), 1 << 26).astype(np.int64) - bias
+        zp = rng.randint(-128, 127)
+        lo, hi = rng.choice([(-128, 127), (zp, 127), (zp, min(127, zp + rng.randint(20, 200))),
+                             tuple(sorted(rng.sample(range(-128, 128), 2)))])
+        where = (lambda j, acc=acc, bias=bias, m0=m0, shift=shift, c=c:
+                 f"acc={acc.ravel()[j]}, bias={bias[j % c]}, multiplier={m0[j % c]}, shift={shift[j % c]}")
+        yield (f"<{shape} accumulators>, <{c} biases>, <{c} multipliers>, <{c} shifts>, out_zero_point={zp}, "
+               f"act_min={lo}, act_max={hi}", (acc.copy(), bias.copy(), m0.copy(), shift.copy(), zp, lo, hi),
+               _Exactly(int8ref.requantize(acc + bias, m0, shift, zp, lo, hi), where, "int8"))
+
+
+def _as_qparams(v: Any) -> Any:
+    scale, zp = v
+    return float(np.float32(scale)), int(zp) if float(zp).is_integer() else float(zp)
+
+
+def _as_int_array(v: Any) -> Any:
+    return _Ints(v)
+
+
+def _as_multiplier(v: Any) -> Any:
+    try:
+        m0, shift = v
+        return _Ints(np.stack([np.asarray(m0), np.asarray(shift)]))
+    except Exception:  # not a pair of equal-length arrays
+        return _Ints(v)
+
+
+# ------------------------------------------------------------- lab 06: deploy to a microcontroller
+def _random_sections(rng: random.Random) -> dict[str, int]:
+    """Section sizes as `arm-none-eabi-size -A` lists them for a firmware: loaded ones (some may be
+    missing), the test inputs, the reserved stack, and sections that never reach the board."""
+    sizes = {".text": rng.randrange(8, 900_000, 4), ".ARM.exidx": rng.choice([0, 8, 16]),
+             ".inputs": rng.randrange(0, 200_000, 8), ".data": rng.choice([0, 0, rng.randrange(4, 3000, 4)]),
+             ".bss": rng.randrange(1000, 300_000, 8), ".stack": 2048, ".comment": 38, ".ARM.attributes": 50,
+             ".debug_info": rng.randrange(100, 5000), ".debug_line": rng.randrange(100, 5000)}
+    return {k: v for k, v in sizes.items() if v or rng.random() < 0.5}
+
+
+def _memory_map_reference(sections: dict[str, int], stack_bytes: int) -> tuple[int, int]:
+    """(Flash, SRAM) as `deploy` reports them: its Build's figures of these sections, plus the stack."""
+    b = SimpleNamespace(sections=sections)
+    return deploy.Build.flash_bytes.fget(b), deploy.Build.static_sram_bytes.fget(b) + stack_bytes
+
+
+def _memory_map_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(12):
+        sections, stack = _random_sections(rng), rng.randrange(100, 3000, 4)
+        yield f"{sections}, stack_bytes={stack}", (sections, stack), _memory_map_reference(sections, stack)
+
+
+def _scratch_cases(rng: random.Random) -> Iterable[Case]:
+    graphs = list(_schedule_graphs(rng))
+    graphs += [(f"<{m} at {r}px>", zoo.get(m, resolution=r).graph()) for m, r in (("mbv2", 96), ("mcunet", 64))]
+    for label, g in graphs:
+        plan = schedule.plan(g)
+        expected = max((schedule.kernel_scratch_bytes(plan.graph, i, plan.pairs) for i in range(len(plan.graph.ops))),
+                       default=0)
+        yield f"{label}, <its {len(plan.pairs)} in-place pairs>", (plan.graph, plan.pairs), expected
+
+
+MBQM_PROTOTYPE = "int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift)"
+_MBQM_HARNESS = r"""#include <stdint.h>
+#include <stdio.h>
+int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift);
+int main(void) {
+    long long x, m0, shift;
+    while (scanf("%lld %lld %lld", &x, &m0, &shift) == 3) {
+        printf("%lld\n", (long long)mcu_mbqm(x, (int32_t)m0, (int32_t)shift));
+        fflush(stdout); /* a crash or a sanitizer report then names its case */
+    }
+    return 0;
+}
+"""
+
+
+class CError(Exception):
+    """A student's C that does not compile, crashes, hangs or has undefined behaviour."""
+
+
+def mbqm_in_c(source: str, cases: list[tuple[int, int, int]], timeout: float = 10) -> list[int]:
+    """Compile `source` (a self-contained definition of `mcu_mbqm`, only <stdint.h> included) into a
+    small test harness with gcc, AddressSanitizer and UBSan, and return mcu_mbqm(x, m0, shift) for
+    every case; CError says in a few lines why that was not possible."""
+    if shutil.which("gcc") is None:
+        raise CError("no C compiler: install gcc (`apt-get install gcc`)")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "mine.c").write_text(f'#include <stdint.h>\n{MBQM_PROTOTYPE};\n#line 1 "your C"\n{source}\n')
+        (d / "harness.c").write_text(_MBQM_HARNESS)
+        r = subprocess.run(["gcc", "-std=c99", "-O1", "-g", *deploy.SANITIZE, "mine.c", "harness.c", "-lm", "-o", "t"],
+                           cwd=d, capture_output=True, text=True)
+        if r.returncode:
+            missing = sorted(set(re.findall(r"undefined reference to `(\w+)'", r.stderr)))
+            if missing:
+                raise CError(f"it does not link: {', '.join(missing)} is not defined (the harness compiles your "
+                             "source alone, with only <stdint.h>: define every helper you call)")
+            errors = [ln for ln in r.stderr.splitlines() if "error" in ln] or r.stderr.splitlines()
+            raise CError("it does not compile: " + " | ".join(errors[:4]).replace(str(d) + "/", ""))
+        try:
+            r = subprocess.run([str(d / "t")], input="".join(f"{x} {m} {s}\n" for x, m, s in cases), cwd=d,
+                               capture_output=True, text=True, timeout=timeout,
+                               env={**os.environ, "ASAN_OPTIONS": "detect_leaks=0"})
+        except subprocess.TimeoutExpired as e:
+            done = len((e.stdout or b"").splitlines())
+            raise CError(f"mcu_mbqm{cases[min(done, len(cases) - 1)]} did not return within {timeout} s "
+                         "(an infinite loop?)") from None
+    out = r.stdout.splitlines()
+    if r.returncode or len(out) != len(cases):
+        why = next((ln.split("runtime error: ", 1)[1] for ln in r.stderr.splitlines() if "runtime error: " in ln),
+                   None) or next((ln for ln in r.stderr.splitlines() if "ERROR:" in ln), f"exit code {r.returncode}")
+        raise CError(f"mcu_mbqm{cases[min(len(out), len(cases) - 1)]} stopped the program: {why}"
+                     + (" (undefined behaviour in C)" if "runtime error" in r.stderr else ""))
+    return [int(v) for v in out]
+
+
+def _mbqm_vectors(rng: random.Random) -> list[tuple[int, int, int]]:
+    """Inputs of MultiplyByQuantizedMultiplier as kernels meet them: multipliers from
+    QuantizeMultiplier of real scales 2^-24 .. 2^6, x in int32 so that x * 2^shift stays in int32;
+    results exactly on both roundings' halves (M0 = 2^30); the int32 extremes; M0 = 0."""
+    cases = []
+    for _ in range(3000):
+        m0, shift = (int(v) for v in fp.quantize_multiplier(2 ** rng.uniform(-24, 6)))
+        bits = rng.randint(0, 31 - max(shift, 0))
+        cases.append((rng.randint(-(1 << bits), (1 << bits) - 1), m0, shift))
+    for shift in range(-14, 3):
+        for x in [*range(-9, 10), *(rng.randrange(-(1 << 28), 1 << 28) | 1 for _ in range(6))]:
+            cases.append((x, 1 << 30, shift))
+    for m0 in (fp.INT32_MAX, 1 << 30, rng.randrange(1 << 30, 1 << 31), 0):
+        cases += [(x, m0, s) for x in (fp.INT32_MIN, fp.INT32_MAX, -1, 0, 1) for s in (0, -1, -31)]
+    rng.shuffle(cases)
+    return cases
+
+
+class _CSource:
+    """A student's C source, shown briefly in feedback."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        n = len(str(self.source).strip().splitlines())
+        return f"<your C source, {n} line{'s' if n != 1 else ''}>"
+
+
+class _BitExactInC(_Property):
+    """What `mbqm_c` must return: C whose mcu_mbqm gives TFLite's MultiplyByQuantizedMultiplier on
+    every case, compiled with sanitizers; the first reason it does not shows in the feedback."""
+
+    def __init__(self, cases: list[tuple[int, int, int]]) -> None:
+        self.cases, self.why = cases, ""
+        x, m0, shift = zip(*cases)
+        self.expected = [int(v) for v in fp.multiply_by_quantized_multiplier(x, m0, shift)]
+
+    def problem(self, got: Any) -> str:
+        if not isinstance(got, _CSource) or not isinstance(got.source, str):
+            return "mbqm_c() must return the C source as a string"
+        try:
+            results = mbqm_in_c(got.source, self.cases)
+        except CError as e:
+            return str(e)
+        for case, mine, ref in zip(self.cases, results, self.expected):
+            if mine != ref:
+                return f"mcu_mbqm{case} returned {mine}, TFLite's MultiplyByQuantizedMultiplier gives {ref}"
+        return ""
+
+    def describe(self) -> str:
+        return f"bit-exact results on {len(self.cases)} cases"
+
+
+def _mbqm_c_cases(rng: random.Random) -> Iterable[Case]:
+    yield "", (), _BitExactInC(_mbqm_vectors(rng))
+
+
+def _as_c_source(v: Any) -> Any:
+    return _CSource(v)
+
+
+# ------------------------------------------------------------------------ lab 05: one-shot NAS
+class _Floats:
+    """A student's float tensor or array, shown in feedback by its shape (or by what it is)."""
+
+    def __init__(self, raw: Any) -> None:
+        raw = raw.detach() if hasattr(raw, "detach") else raw
+        try:
+            self.values = np.asarray(raw, np.float64)
+            self.shown = ""
+        except Exception:  # not numbers: shown as what it is
+            self.values, self.shown = None, f"{type(raw).__name__} {str(raw)[:80]}"
+
+    def __repr__(self) -> str:
+        return self.shown or f"<array of shape {self.values.shape}>"
+
+
+class _Close:
+    """What a float exercise must return: these values (to float32 rounding), element for element.
+    After a comparison both reprs name the first element that differs."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values, self.shown = np.asarray(values, np.float64), ""
+
+    def __eq__(self, got: Any) -> bool:
+        if not isinstance(got, _Floats) or got.values is None:
+            self.shown = f"a float tensor of shape {self.values.shape}"
+            return False
+        if got.values.shape != self.values.shape:
+            self.shown, got.shown = f"shape {self.values.shape}", f"shape {got.values.shape}"
+            return False
+        bad = np.flatnonzero(~np.isclose(got.values, self.values, rtol=1e-4, atol=1e-5))
+        if len(bad):
+            i = np.unravel_index(int(bad[0]), self.values.shape)
+            self.shown = f"{self.values[i]:.6g} at index {tuple(int(j) for j in i)}"
+            got.shown = f"{got.values[i]:.6g} ({len(bad)} of {self.values.size} elements differ)"
+        return not len(bad)
+
+    def __ne__(self, got: Any) -> bool:
+        return not self == got
+
+    def __repr__(self) -> str:
+        return self.shown or f"<float array of shape {self.values.shape}>"
+
+
+def _elastic_kernel_reference(weight, transforms: dict, kernel: int) -> np.ndarray:
+    """The supernet's own kernel for `kernel`: an ElasticDepthwise holding these weights and transforms."""
+    import torch
+    from . import supernet
+    dw = supernet.ElasticDepthwise(weight.shape[0], 1)
+    with torch.no_grad():
+        dw.weight.copy_(weight)
+        for s, t in transforms.items():
+            dw.transforms[str(s)].copy_(t)
+        return dw.kernel_weight(kernel, weight.shape[0]).numpy()
+
+
+def _elastic_kernel_cases(rng: random.Random) -> Iterable[Case]:
+    import torch
+    gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
+    for i in range(12):
+        c, kernel = rng.randint(1, 12), (3, 5, 7)[i % 3]
+        weight = torch.randn(c, 1, 7, 7, generator=gen)
+        if i < 3:
+            transforms, kind = {5: torch.eye(25), 3: torch.eye(9)}, "identity"
+        elif i < 6:  # near identity, as after some training
+            transforms, kind = {s: torch.eye(s * s) + 0.2 * torch.randn(s * s, s * s, generator=gen)
+                                for s in (5, 3)}, "identity + noise"
+        else:
+            transforms, kind = {s: torch.randn(s * s, s * s, generator=gen) for s in (5, 3)}, "random"
+        yield (f"<({c}, 1, 7, 7) random weight>, <{kind} transforms>, kernel={kernel}",
+               (weight.clone(), {s: t.clone() for s, t in transforms.items()}, kernel),
+               _Close(_elastic_kernel_reference(weight, transforms, kernel)))
+
+
+def _random_subnet(rng: random.Random):
+    """A random subnet of a small random space (keeps each cost evaluation fast)."""
+    return search_space.sample(rng, rng.choice((0.2, 0.3, 0.4, 0.5)), rng.choice((48, 64, 80, 96)))
+
+
+def _fits_cases(rng: random.Random) -> Iterable[Case]:
+    from . import evolution as evo
+    for i in range(16):
+        cfg = _random_subnet(rng)
+        c = search_space.cost(cfg)
+        sram, flash, macs = (round(v * rng.uniform(0.7, 1.4)) for v in (c.sram, c.flash, c.macs))
+        if i % 4 == 1:
+            sram = c.sram             # exactly at the SRAM limit: fits
+        elif i % 4 == 2:
+            flash = c.flash - 1       # one byte over the Flash limit
+        elif i % 4 == 3:
+            macs = c.macs             # exactly at the MAC limit
+        if i % 3 == 0:
+            macs = 0                  # no MAC limit
+        if i in (4, 8):
+            sram, flash = c.sram + rng.randint(0, 9999), c.flash + rng.randint(0, 9999)
+        limits = evo.Limits(sram, flash, macs)
+        yield (f"<subnet at width {cfg.width}, {cfg.resolution}px: {c.sram} B SRAM, {c.flash} B Flash, {c.macs} MACs>"
+               f", {limits}", (cfg, limits), evo.fits(evo.Candidate(cfg), limits))
+
+
+def _genome(cfg) -> tuple:
+    """A config as comparable values: width, resolution and every stage's (kernel, expand) list."""
+    return cfg.width, cfg.resolution, tuple((s.depth, tuple((b.kernel, b.expand) for b in s.blocks))
+                                            for s in cfg.stages)
+
+
+class _Offspring:
+    """What `crossover` must return: this child genome, with both parents left as they were."""
+
+    def __init__(self, child, a, b) -> None:
+        self.child, self.parents, self.before, self.why = _genome(child), (a, b), (_genome(a), _genome(b)), ""
+
+    def __eq__(self, got: Any) -> bool:
+        if (_genome(self.parents[0]), _genome(self.parents[1])) != self.before:
+            self.why = "a parent was changed (copy before you edit)"
+            return False
+        if got != self.child:
+            self.why = ""
+            return False
+        return True
+
+    def __ne__(self, got: Any) -> bool:
+        return not self == got
+
+    def __repr__(self) -> str:
+        return f"{self.child}" + (f" and parents left as they were (yours: {self.why})" if self.why else "")
+
+
+def _as_genome(v: Any) -> Any:
+    return _genome(v) if hasattr(v, "stages") else v
+
+
+def _crossover_cases(rng: random.Random) -> Iterable[Case]:
+    from . import evolution as evo
+    for i in range(10):
+        w, r = rng.choice(search_space.WIDTHS), rng.choice(search_space.RESOLUTIONS)
+        a, b = search_space.sample(rng, w, r), search_space.sample(rng, w, r)
+        if i == 9:
+            b = copy.deepcopy(a)  # identical parents: the child is the same network
+        seed = rng.randrange(1 << 30)
+        child = evo.crossover(evo.Candidate(copy.deepcopy(a)), evo.Candidate(copy.deepcopy(b)),
+                              random.Random(seed)).cfg
+        depths = lambda cfg: [s.depth for s in cfg.stages[1:]]
+        yield (f"<a: depths {depths(a)}>, <b: depths {depths(b)}>, random.Random({seed})", (a, b, random.Random(seed)),
+               _Offspring(child, a, b))
+
+
+def _pareto_reference(points: list[tuple]) -> list[tuple]:
+    """Points no other point beats on both axes (no more cost and no less accuracy), by cost, once each."""
+    unique = sorted(set(points))
+    return [p for p in unique if not any(q != p and q[0] <= p[0] and q[1] >= p[1] for q in unique)]
+
+
+def _pareto_cases(rng: random.Random) -> Iterable[Case]:
+    for i in range(12):
+        n = rng.randint(1, 40)
+        costs = [rng.randrange(1, 10) * 1_000_000 if i % 2 else rng.randrange(1, 10 ** 8) for _ in range(n)]
+        accs = [rng.randrange(0, 20) / 20 if i % 3 else rng.random() for _ in range(n)]
+        points = list(zip(costs, accs))
+        if i % 4 == 3:
+            points += rng.sample(points, min(3, n))  # the same subnet scored twice
+        rng.shuffle(points)
+        yield f"{points}", (list(points),), _pareto_reference(points)
+    rising = [(k * 1000, k / 10) for k in range(1, 8)]
+    yield f"{rising}", (list(rising),), rising
+
+
+def _as_bool(v: Any) -> Any:
+    return bool(v) if isinstance(v, (bool, np.bool_)) else v
+
+
+def _as_points(v: Any) -> Any:
+    return [(int(c), round(float(a), 12)) for c, a in v]
+
+
 EXERCISES: dict[str, list[Exercise]] = {
     "00_memory_wall": [
         Exercise("conv_layer_cost", "conv_layer_cost", 2, _conv_cases, _as_cost),
         Exercise("live_bytes", "live_bytes", 4, _live_cases, _as_ints),
         Exercise("block_peaks", "block_peaks", 2, _block_cases, _as_dict),
         Exercise("largest_fitting_resolution", "largest_fitting_resolution", 2, _fit_cases),
+    ],
+    "01_int8": [
+        Exercise("choose_qparams", "choose_qparams", 2, _qparams_cases, _as_qparams),
+        Exercise("quantize_multiplier", "quantize_multiplier", 2, _multiplier_cases, _as_multiplier),
+        Exercise("rounding_divide_by_pot", "rounding_divide_by_pot", 2, _divide_cases, _as_int_array),
+        Exercise("saturating_rounding_doubling_high_mul", "saturating_rounding_doubling_high_mul", 2, _srdhm_cases,
+                 _as_int_array),
+        Exercise("requantize", "requantize", 2, _requantize_cases, _as_int_array),
     ],
     "02_memory_scheduling": [
         Exercise("tensor_lifetimes", "tensor_lifetimes", 2, _lifetime_cases, _as_lifetimes),
@@ -534,5 +1052,16 @@ EXERCISES: dict[str, list[Exercise]] = {
         Exercise("fit_stats", "fit_stats", 3, _fit_stats_cases, _as_stats),
         Exercise("choose_space", "choose_space", 3, _choose_space_cases, _as_space),
         Exercise("largest_resolution_for", "largest_resolution_for", 4, _largest_resolution_cases, _as_resolution),
+    ],
+    "05_one_shot_nas": [
+        Exercise("elastic_kernel", "elastic_kernel", 3, _elastic_kernel_cases, _Floats),
+        Exercise("fits", "fits", 2, _fits_cases, _as_bool),
+        Exercise("crossover", "crossover", 2, _crossover_cases, _as_genome),
+        Exercise("pareto_front", "pareto_front", 3, _pareto_cases, _as_points),
+    ],
+    "06_deploy": [
+        Exercise("memory_map", "memory_map", 2, _memory_map_cases, _as_pair),
+        Exercise("scratch_bytes", "scratch_bytes", 3, _scratch_cases, int),
+        Exercise("mbqm_c", "mbqm_c", 5, _mbqm_c_cases, _as_c_source),
     ],
 }

@@ -286,6 +286,76 @@ def cmd_deploy(a: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def _ap_line(r: dict) -> str:
+    """One line of AP figures from `boxes.evaluate`."""
+    per = ", ".join(f"{c} {100 * v['ap']:.1f} (small {100 * v['ap_small']:.1f}, {v['boxes']} boxes)"
+                    for c, v in r["classes"].items())
+    return f"AP@0.5 {100 * r['map']:.1f}, small objects {100 * r['map_small']:.1f} | {per}"
+
+
+def cmd_detect_train(a: argparse.Namespace) -> None:
+    """Train the person / face detector (synthetic boxes by default) and report AP on validation."""
+    from . import detect
+    r = detect.train(a.resolution, a.backbone, a.width, a.epochs, a.batch_size, a.lr, a.n_train, a.n_val, a.seed,
+                     a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json)
+    if a.json:
+        print(json.dumps(r))
+        return
+    print(f"detector {r['backbone']} w{r['width']} at {r['resolution']}px, {r['n_train']} training images, "
+          f"{r['epochs']} epochs in {r['train_seconds']:.0f} s" + (f"; checkpoint {a.out}" if a.out else ""))
+    print(f"validation ({r['n_val']} images): {_ap_line(r['val'])}")
+
+
+def cmd_detect_eval(a: argparse.Namespace) -> None:
+    """AP@0.5 of a trained detector (float, or int8 through the reference kernels) on a dataset."""
+    from . import data, detdata, detect
+    model, cfg, meta = detect.load(a.checkpoint)
+    if a.resolution:  # a fully convolutional detector runs at any multiple of its deepest stride
+        cfg = cfg.with_resolution(a.resolution)
+    seed = meta.get("seed", 0) if a.seed is None else a.seed
+    difficulty = meta.get("difficulty", 0.5) if a.difficulty is None else a.difficulty
+    ds = detdata.load(a.data, a.split, cfg.resolution, a.images, a.n, seed, difficulty, progress=not a.json)
+    run = None
+    if a.int8:
+        calib = detdata.synthetic(a.calib_n, cfg.resolution, "train", seed, difficulty, progress=False)
+        run = detect.int8_runner(detect.quantized(model, cfg, data.to_tensor(calib.pixels).permute(0, 2, 3, 1).numpy()))
+    r = {"checkpoint": a.checkpoint, "data": str(a.data), "split": a.split, "images": len(ds),
+         "resolution": cfg.resolution, "arithmetic": "int8" if a.int8 else "float",
+         **detect.evaluate(model, cfg, ds, run=run)}
+    if a.json:
+        print(json.dumps(r))
+        return
+    print(f"{a.checkpoint} on {a.data} ({a.split}, {len(ds)} images, {cfg.resolution}px, {r['arithmetic']}): {_ap_line(r)}")
+
+
+def cmd_detect_synth(a: argparse.Namespace) -> None:
+    """Write synthetic scenes with person / face boxes as images + COCO-style JSON."""
+    from . import detdata
+    ds = detdata.synthetic(a.n, a.resolution, a.split, a.seed, a.difficulty)
+    path = detdata.write_coco(ds, a.out)
+    c = ds.counts()
+    print(f"wrote {len(ds)} {a.split} images ({a.resolution}x{a.resolution}) with {c['person']} person and "
+          f"{c['face']} face boxes: {path}")
+
+
+def cmd_detect_predict(a: argparse.Namespace) -> None:
+    """Detect people and faces on a photo and write it with the boxes drawn (PNG)."""
+    from . import detect
+    model, cfg, _ = detect.load(a.checkpoint)
+    img = detect.photo(a.image)
+    d = detect.predict(model, cfg, img, a.score)
+    detect.draw(img, d, cfg.classes).save(a.out, format="PNG")
+    found = [{"class": cfg.classes[c], "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
+             for b, s, c in zip(d.boxes, d.scores, d.labels)]
+    if a.json:
+        print(json.dumps({"image": str(a.image), "size": list(img.shape[:2]), "out": a.out, "detections": found}))
+        return
+    print(f"{len(found)} detection(s) above score {a.score} on {a.image} ({img.shape[1]}x{img.shape[0]}); "
+          f"drawn to {a.out}")
+    for f in found:
+        print(f"  {f['class']:6s} {f['score']:.2f}  box {f['box']}")
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -493,6 +563,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--portable", action="store_true", help="portable C kernels instead of the Cortex-M DSP ones")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_deploy)
+
+    det = sub.add_parser("detect", help="tiny person / face detector: train, evaluate (AP@0.5), predict on a photo")
+    det_sub = det.add_subparsers(dest="detect_command", required=True)
+    data_help = "'synthetic', a WIDER Face folder, a COCO-style folder or an instances JSON (with --images)"
+    p = det_sub.add_parser("train", help="train on synthetic person / face boxes (or real data); report AP")
+    p.add_argument("--backbone", default="mbv2", help="zoo MBConv model: mbv2 or mcunet (default: %(default)s)")
+    p.add_argument("--mbconv", help="an MBConv JSON config (e.g. from `nas search`) as the backbone")
+    p.add_argument("--width", type=float, default=0.35, help="width multiplier (default: %(default)s)")
+    p.add_argument("--resolution", type=int, default=128, help="input resolution (default: %(default)s)")
+    p.add_argument("--data", default="synthetic", help=f"training data: {data_help} (default: %(default)s)")
+    p.add_argument("--val-data", help="validation data (default: the 'val' split of --data)")
+    p.add_argument("--images", help="image folder of a COCO instances JSON")
+    p.add_argument("--epochs", type=int, default=10, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default: %(default)s)")
+    p.add_argument("--n-train", type=int, default=4000, help="synthetic training scenes (default: %(default)s)")
+    p.add_argument("--n-val", type=int, default=500, help="synthetic validation scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
+    p.add_argument("--out", help="checkpoint file (weights, config with anchors, validation AP)")
+    p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
+    p.set_defaults(func=cmd_detect_train)
+    p = det_sub.add_parser("eval", help="AP@0.5 overall and on small objects, float or int8")
+    p.add_argument("checkpoint", help="a file from `detect train --out`")
+    p.add_argument("--data", default="synthetic", help=f"{data_help} (default: %(default)s)")
+    p.add_argument("--images", help="image folder of a COCO instances JSON")
+    p.add_argument("--split", default="val", choices=["train", "val"], help="(default: %(default)s)")
+    p.add_argument("--n", type=int, default=500, help="synthetic scenes (default: %(default)s)")
+    p.add_argument("--seed", type=int, help="synthetic stream seed (default: the checkpoint's)")
+    p.add_argument("--difficulty", type=float, help="synthetic difficulty (default: the checkpoint's)")
+    p.add_argument("--resolution", type=int, help="evaluate at another input resolution (default: the checkpoint's)")
+    p.add_argument("--int8", action="store_true", help="quantize and run with the int8 reference kernels")
+    p.add_argument("--calib-n", type=int, default=64, help="synthetic calibration images for --int8 (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_detect_eval)
+    p = det_sub.add_parser("synth", help="write synthetic person / face boxes as images + COCO-style JSON")
+    p.add_argument("--n", type=int, required=True, help="number of scenes")
+    p.add_argument("--resolution", type=int, default=128, help="image size in pixels (default: %(default)s)")
+    p.add_argument("--split", default="val", choices=["train", "val"], help="(default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (images/ and annotations/instances_SPLIT.json)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard) (default: %(default)s)")
+    p.set_defaults(func=cmd_detect_synth)
+    p = det_sub.add_parser("predict", help="draw detections on a photo and write a PNG")
+    p.add_argument("checkpoint", help="a file from `detect train --out`")
+    p.add_argument("image", help="an image file, or a photo shipped with a package: astronaut, grace_hopper")
+    p.add_argument("--out", default="detections.png", help="PNG to write (default: %(default)s)")
+    p.add_argument("--score", type=float, default=0.3, help="score threshold (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_detect_predict)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")

@@ -12,6 +12,7 @@ output; the rest runs layer by layer. Nothing is allocated at run time.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -620,9 +621,10 @@ void model_invoke(const void *input, model_mark_fn mark) {{
 
 
 def emit(g: Graph, plan: schedule.Plan | None = None, patch_plan: PatchPlan | None = None,
-         name: str = "model") -> Project:
+         name: str = "model", overrides: dict[str, str] | None = None) -> Project:
     """C project running int8 graph `g`: layer by layer at `plan`'s offsets (planned here if not
-    given), or patch-based by `patch_plan` (its stage per patch, the rest layer by layer)."""
+    given), or patch-based by `patch_plan` (its stage per patch, the rest layer by layer).
+    `overrides` replaces kernel functions by other definitions (`override_kernels`)."""
     _check_graph(g)
     em = _Emitter(g)
     nbytes = activation_bytes(g)
@@ -657,11 +659,39 @@ def emit(g: Graph, plan: schedule.Plan | None = None, patch_plan: PatchPlan | No
                   out_ptrs=", ".join(f"A + {out_plan.tensors[o].offset}" for o, _, _ in outs))
     files = {"model.h": HEADER.format(**values), "model.c": SOURCE.format(**values)}
     files.update({f: (CSRC / f).read_text() for f in KERNEL_FILES})
-    notes = [f"{len(em.portable)} conv layer(s) run the portable kernel even in DSP builds (no provably exact "
-             f"32-bit requantization or no DSP kernel for the shape): {', '.join(em.portable[:4])}"
-             f"{' ...' if len(em.portable) > 4 else ''}"] if em.portable else []
+    files.update(override_kernels(files, overrides or {}))
+    notes = [f"kernel function {f} replaced by user_{f}.c" for f in overrides or {}]
+    notes += [f"{len(em.portable)} conv layer(s) run the portable kernel even in DSP builds (no provably exact "
+              f"32-bit requantization or no DSP kernel for the shape): {', '.join(em.portable[:4])}"
+              f"{' ...' if len(em.portable) > 4 else ''}"] if em.portable else []
     return Project(name, files, graph, arena, em.scratch, em.c.bytes, (x.name, x.dtype, x.shape), outs, em.marks,
                    order, em.macs, patch_plan, notes)
+
+
+def override_kernels(files: dict[str, str], sources: dict[str, str]) -> dict[str, str]:
+    """Kernel files with some exported functions replaced (function name -> C source defining it).
+
+    The function's definition is cut from kernels.c or kernels_dsp.c and its new source becomes a
+    file of its own, `user_<name>.c`, which includes kernels.h: a changed signature does not
+    compile, and its helpers cannot clash with the kernels' static ones. A lab swaps in a student's
+    requantization this way and checks the whole model against int8ref, on the PC and the board.
+    """
+    changed: dict[str, str] = {}
+    for fn, source in sources.items():
+        if not re.fullmatch(r"\w+", fn) or not re.search(rf"^\w[^;{{}}()]*\b{fn}\(", files["kernels.h"], re.M):
+            raise UserError(f"cannot replace '{fn}': kernels.h exports no such function (the mcu_* functions it "
+                            "declares can be replaced)")
+        for name in ("kernels.c", "kernels_dsp.c"):
+            text = changed.get(name, files[name])
+            m = re.search(rf"^\w[^;{{}}()]*\b{fn}\([^;{{}}]*\)\s*{{", text, re.M)
+            if m:
+                end = text.index("\n}\n", m.end()) + 3
+                changed[name] = f"{text[:m.start()]}/* {fn}: replaced by user_{fn}.c */\n{text[end:]}"
+                break
+        else:
+            raise UserError(f"cannot replace '{fn}': no definition of it in kernels.c or kernels_dsp.c")
+        changed[f"user_{fn}.c"] = f"/* {fn}, replacing the kit's definition. */\n#include \"kernels.h\"\n\n{source}\n"
+    return changed
 
 
 def _check_graph(g: Graph) -> None:

@@ -66,10 +66,11 @@ def mlperf_label(anns: list[dict], height: int, width: int, person: int = 1) -> 
 LABEL_RES = 96        # the label is measured on a 96x96 object-id buffer, whatever the render size
 SUPERSAMPLE = 2       # shapes are drawn at 2x and box-filtered down, as a camera integrates light
 THICK = 1.4           # limb / body thickness factor of every figure (chunky enough for stride-2 stems)
-VERSION = 1           # bump when the generator changes: cached sets of older versions are ignored
+VERSION = 7           # bump when the generator changes: cached sets of older versions are ignored
 
 Shape = tuple[int, str, tuple[float, ...], float, tuple[int, int, int]]
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 58, 34)]
+HAIR = [(20, 18, 16), (60, 40, 25), (110, 70, 30), (200, 170, 90), (150, 150, 150), (170, 60, 25)]
 POSES = {  # (upper arm, forearm, thigh, shin) angles in degrees from straight down, per side
     "stand": ((12, 4, 4, 0), (12, 4, 4, 0)),
     "walk": ((-25, -15, -22, 10), (25, 20, 20, 5)),
@@ -95,12 +96,16 @@ class Scene:
     seed: int                   # seeds the per-pixel sensor noise
 
 
-def _colour(rnd: random.Random, skin: float = 0.0) -> tuple[int, int, int]:
-    """A random colour; with probability `skin` a jittered skin tone (shared by every figure kind)."""
+def _colour(rnd: random.Random, skin: float = 0.0, sat: float = 0.7) -> tuple[int, int, int]:
+    """A random photo-like colour (saturation up to `sat`, no extremes of brightness); with
+    probability `skin` a jittered skin tone (shared by every figure kind).
+
+    Moderate colours matter: MobileNets learn far slower when whole images swing across all of RGB.
+    """
     if rnd.random() < skin:
         c = rnd.choice(SKIN)
         return tuple(min(255, max(0, v + rnd.randint(-18, 18))) for v in c)
-    h, s, v = rnd.random(), rnd.random() ** 0.7, 0.15 + 0.85 * rnd.random()
+    h, s, v = rnd.random(), sat * rnd.random() ** 1.5, 0.25 + 0.65 * rnd.random()
     return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h, s, v))
 
 
@@ -114,12 +119,25 @@ def _limb(x: float, y: float, a1: float, a2: float, l1: float, l2: float) -> tup
 # Every figure is made of the same parts with the same sizes and colours (a head disc, a torso
 # capsule, two two-segment arms and two two-segment legs), so area, colour and edge counts match
 # across classes and only the arrangement of the parts says "person" (DESIGN.md section 7).
-HEAD, TORSO, ARM, LEG = 0.075, (0.28, 0.075), (0.16, 0.15, 0.032), (0.23, 0.22, 0.045)
+HEAD, TORSO, ARM, LEG = 0.095, (0.28, 0.075), (0.16, 0.15, 0.032), (0.23, 0.22, 0.045)
 
 
 def _colours(rnd: random.Random) -> tuple:
     """(head, top, bottom) colours of one figure; heads are skin tones 75% of the time, for every kind."""
     return _colour(rnd, 0.75), _colour(rnd), _colour(rnd)
+
+
+def _hair(rnd: random.Random) -> tuple[int, int, int]:
+    """A hair colour: a person's cap of hair, or the same-sized spot that every other figure carries."""
+    return tuple(min(255, max(0, v + rnd.randint(-12, 12))) for v in rnd.choice(HAIR))
+
+
+def _spot(rnd: random.Random, parts: list[tuple]) -> list[tuple]:
+    """Add a hair-coloured disc of a hair cap's size on a random part (not a head): the same colour
+    and area as a person's hair, so only its place on top of a head marks a face."""
+    kind, pts, r, c = rnd.choice([p for p in parts if p[0] == "chain"])
+    k = 2 * rnd.randrange(len(pts) // 2)
+    return parts + [("disc", (pts[k], pts[k + 1]), 0.75 * HEAD, _hair(rnd))]
 
 
 def _person(rnd: random.Random, d: float) -> list[tuple]:
@@ -131,7 +149,9 @@ def _person(rnd: random.Random, d: float) -> list[tuple]:
     for side, (ua, fa, th, sh) in zip((-1, 1), pose):
         parts.append(("chain", _limb(0.045 * side, 0.0, side * jit(th), side * jit(sh), *LEG[:2]), LEG[2], bottom))
         parts.append(("chain", _limb(0.07 * side, -0.29, side * jit(ua), side * jit(fa), *ARM[:2]), ARM[2], top))
-    parts.append(("disc", (rnd.gauss(0, 0.01), -0.42), HEAD, head))
+    hx = rnd.gauss(0, 0.01)
+    parts.append(("disc", (hx, -0.42), HEAD, head))
+    parts.append(("disc", (hx, -0.42 - 0.35 * HEAD), 0.75 * HEAD, _hair(rnd)))
     return parts
 
 
@@ -143,29 +163,35 @@ def _animal(rnd: random.Random, d: float) -> list[tuple]:
     for x, (l1, l2, r), c in ((-half, LEG, bottom), (-half + 0.05, LEG, bottom), (half - 0.05, ARM, top), (half, ARM, top)):
         parts.append(("chain", _limb(x, -0.2, rnd.gauss(0, 15), rnd.gauss(0, 20), l1, l2), r, c))
     parts.append(("disc", (half + 0.1, -0.3 - rnd.uniform(0, 0.1)), HEAD, head))
-    return parts
+    return _spot(rnd, parts)
 
 
-def _tree(rnd: random.Random, d: float) -> list[tuple]:
-    """Tree: the torso is an upright trunk, arms and legs are branches fanning upwards, head on top."""
+def _snake(rnd: random.Random, d: float) -> list[tuple]:
+    """Snake: the torso and every limb joined end to end in one winding chain, head first."""
     head, top, bottom = _colours(rnd)
-    parts = [("chain", (0, 0.2, 0, 0.2 - TORSO[0]), TORSO[1], bottom)]
-    for k, ((l1, l2, r), c) in enumerate(((LEG, bottom), (ARM, top), (ARM, top), (LEG, bottom))):
-        a = (-150 + 100 * k / 3) + rnd.gauss(0, 12)
-        parts.append(("chain", _limb(0, 0.2 - TORSO[0] + 0.04 * (k % 2), 180 + a, rnd.gauss(0, 25), l1, l2), r, c))
-    parts.append(("disc", (rnd.gauss(0, 0.03), 0.2 - TORSO[0] - 0.1), HEAD, head))
-    return parts
+    x, y, a = 0.0, -0.3, rnd.uniform(0, 360)
+    parts = [("disc", (x, y), HEAD, head)]
+    for length, r, c in ((TORSO[0], TORSO[1], top), (ARM[0] + ARM[1], ARM[2], top), (LEG[0] + LEG[1], LEG[2], bottom),
+                         (ARM[0] + ARM[1], ARM[2], top), (LEG[0] + LEG[1], LEG[2], bottom)):
+        a += rnd.gauss(0, 45)
+        x1, y1 = x + length * math.sin(math.radians(a)), y + length * math.cos(math.radians(a))
+        parts.append(("chain", (x, y, x1, y1), r, c))
+        x, y = x1, y1
+    return _spot(rnd, parts)
 
 
-def _star(rnd: random.Random, d: float) -> list[tuple]:
-    """Star-fish or windmill: arms and legs radiate from the middle of the torso, head at its end."""
+def _fence(rnd: random.Random, d: float) -> list[tuple]:
+    """A fence: torso, arms and legs stand side by side as upright posts, the head on one post."""
     head, top, bottom = _colours(rnd)
-    a0 = rnd.uniform(0, 360)
-    parts = [("chain", (0, 0.1, 0, 0.1 - TORSO[0]), TORSO[1], top)]
-    for k, ((l1, l2, r), c) in enumerate(((LEG, bottom), (ARM, top), (LEG, bottom), (ARM, top))):
-        parts.append(("chain", _limb(0, -0.04, a0 + 90 * k + rnd.gauss(0, 10), rnd.gauss(0, 30), l1, l2), r, c))
-    parts.append(("disc", (0, 0.1 + HEAD), HEAD, head))
-    return parts
+    parts, x = [], -0.2
+    for length, r, c in ((TORSO[0], TORSO[1], top), (LEG[0] + LEG[1], LEG[2], bottom), (ARM[0] + ARM[1], ARM[2], top),
+                         (LEG[0] + LEG[1], LEG[2], bottom), (ARM[0] + ARM[1], ARM[2], top)):
+        y0 = 0.2 + rnd.gauss(0, 0.05)
+        parts.append(("chain", (x, y0, x + rnd.gauss(0, 0.03), y0 - length), r, c))
+        x += 2 * r + rnd.uniform(0.01, 0.06)
+    post = rnd.choice(parts)[1]
+    parts.append(("disc", (post[2], post[3] - HEAD), HEAD, head))
+    return _spot(rnd, parts)
 
 
 def _scrambled(rnd: random.Random, d: float) -> list[tuple]:
@@ -183,7 +209,7 @@ def _scrambled(rnd: random.Random, d: float) -> list[tuple]:
     return out
 
 
-NEGATIVES = {"animal": _animal, "tree": _tree, "star": _star, "scrambled": _scrambled}
+NEGATIVES = {"animal": _animal, "snake": _snake, "fence": _fence, "scrambled": _scrambled}
 
 
 def _place(parts: list[tuple], cx: float, cy: float, size: float, angle: float, flip: bool) -> list[tuple]:
@@ -227,13 +253,13 @@ def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "tra
     """Sample scene `index` of the stream (`seed`, `split`): deterministic on every machine.
 
     About half the scenes hold a person figure; the rest hold hard negatives built from the same
-    parts, palette and size distribution (animals, trees, snowmen, scrambled people), so only the
+    parts, palette and size distribution (animals, snakes, fences, scrambled people), so only the
     arrangement of parts tells the classes apart. `difficulty` (0..1) scales clutter, occlusion,
-    camouflage, pose jitter and sensor noise.
+    camouflage, pose jitter, small and sideways figures, border cuts and sensor noise.
     """
     d = min(max(difficulty, 0.0), 1.0)
     rnd = random.Random(f"{seed}:{split}:{index}")
-    a, b = _colour(rnd), _colour(rnd)
+    a, b = _colour(rnd, sat=0.4), _colour(rnd, sat=0.4)
     grids = [np.array([rnd.random() for _ in range(g * g)], np.float32).reshape(g, g) for g in (3, 5, 9)]
     background = (a, b, rnd.uniform(0, 2 * math.pi), grids, rnd.uniform(0.1, 0.3 + 0.4 * d))
     shapes: list[Shape] = []
@@ -241,25 +267,26 @@ def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "tra
     for _ in range(rnd.randint(0, 1 + int(4 * d))):  # clutter behind the figures
         shapes += [(oid, *s) for s in _clutter(rnd, 0.5)]
         oid += 1
-    has_person = rnd.random() < 0.53
+    has_person = rnd.random() < 0.5
     n_fig = 1 + (rnd.random() < 0.2)
     kinds = ["person" if (i == 0 and has_person) else rnd.choice(list(NEGATIVES)) for i in range(n_fig)]
-    if rnd.random() < 0.2 * d:
+    if rnd.random() < 0.1 * d:
         kinds.append("tiny_person")
     rnd.shuffle(kinds)
     people = set()
     for kind in kinds:
         if kind == "tiny_person":
             size = rnd.uniform(0.06, 0.14)
-        elif rnd.random() < 0.05 + 0.3 * d:
+        elif rnd.random() < 0.05 + 0.15 * d:
             size = math.exp(rnd.uniform(math.log(0.15), math.log(0.4)))
         else:
             size = math.exp(rnd.uniform(math.log(0.4), math.log(1.0)))
         make = _person if kind in ("person", "tiny_person") else NEGATIVES[kind]
         angle = rnd.gauss(0, 0.15)
-        if rnd.random() < 0.15:
+        if rnd.random() < 0.3 * d:
             angle += rnd.choice((-1, 1)) * math.pi / 2
-        cx, cy = rnd.uniform(0.1, 0.9), rnd.uniform(0.15, 0.85)
+        spread = 0.25 + 0.1 * d
+        cx, cy = rnd.uniform(0.5 - spread, 0.5 + spread), rnd.uniform(0.5 - spread, 0.5 + spread)
         parts = _place(make(rnd, d), cx, cy, size, angle, rnd.random() < 0.5)
         if rnd.random() < 0.2 * d:  # camouflage: figure colours pulled toward the background
             parts = [(k, p, r, tuple(int(0.5 * u + 0.5 * v) for u, v in zip(c, a))) for k, p, r, c in parts]
@@ -270,8 +297,8 @@ def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "tra
     for _ in range(rnd.randint(0, int(2 * d))):  # clutter in front: occluders
         shapes += [(oid, *s) for s in _clutter(rnd, 0.25)]
         oid += 1
-    gain = tuple(rnd.uniform(0.75, 1.2) for _ in range(3))
-    return Scene(background, shapes, frozenset(people), gain, rnd.uniform(-20, 20), rnd.uniform(1, 3 + 8 * d),
+    gain = tuple(rnd.uniform(0.85, 1.15) for _ in range(3))
+    return Scene(background, shapes, frozenset(people), gain, rnd.uniform(-10, 10), rnd.uniform(1, 3 + 8 * d),
                  rnd.uniform(0, 0.012) if rnd.random() < 0.3 else 0.0, rnd.getrandbits(32))
 
 

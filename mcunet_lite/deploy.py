@@ -228,7 +228,7 @@ def build(p: Project, target: str = "qemu", board: str | Board = "stm32f746", in
     for f in (*HARNESS, "boards/board.c", "boards/board_host.c"):
         (out / f).write_text((codegen.CSRC / f).read_text())
     (out / "inputs.c").write_text(_inputs_source(p, xs, out))
-    sources = ["model.c", "kernels.c", "kernels_dsp.c", "main.c", "inputs.c",
+    sources = [*(f for f in p.files if f.endswith(".c")), "main.c", "inputs.c",
                "boards/board.c" if arm else "boards/board_host.c"]
     flags = ["-O2", "-std=c99", "-Wall", "-Wextra", "-I.", "-Iboards"]  # relative: cache keys hold no folder
     if arm:
@@ -467,11 +467,12 @@ def layer_kind(g: Graph, name: str, first_conv: str | None) -> str:
 def deploy(g: Graph, board: str = "stm32f746", emulator: str = "qemu", inputs: np.ndarray | None = None,
            patch_plan=None, out: str | Path = "mcunet-deploy", dsp: bool = True, sanitize: bool = False,
            cache: str | Path | None = None, n_random: int = 2, seed: int = 0, timeout: float = 120,
-           notes: list[str] | None = None) -> Report:
+           notes: list[str] | None = None, overrides: dict[str, str] | None = None) -> Report:
     """Emit `g` (layer by layer, or patch-based with `patch_plan`), build it for `board` and
     `emulator`, run it on `inputs` (default: `n_random` random inputs) and compare every output with
-    `int8ref`. `notes` are passed on to the report."""
-    p = codegen.emit(g, patch_plan=patch_plan)
+    `int8ref`. `notes` are passed on to the report; `overrides` replaces kernel functions
+    (`codegen.override_kernels`)."""
+    p = codegen.emit(g, patch_plan=patch_plan, overrides=overrides)
     xs = _random_inputs(p, n_random, seed) if inputs is None else np.asarray(inputs)
     expected = [int8ref.run_all(g, x[None]) for x in xs]
     bld = build(p, emulator, board, xs, out, dsp, sanitize, cache)

@@ -58,8 +58,8 @@ def run_op(g: Graph, op: Op, xs: list):
     raise UserError(f"floatref: no float kernel for op kind '{op.kind}' ('{op.name}')")
 
 
-def run(g: Graph, x: np.ndarray) -> np.ndarray:
-    """Execute `g` on NHWC input `x` layer by layer; returns the first output as numpy."""
+def run_all(g: Graph, x: np.ndarray) -> list[np.ndarray]:
+    """Execute `g` on NHWC input `x` layer by layer; returns every graph output, in order, as numpy."""
     import torch
     missing = [t.name for t in g.tensors.values() if t.const and t.data is None]
     if missing:
@@ -68,4 +68,9 @@ def run(g: Graph, x: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         for op in g.ops:
             env[op.output] = run_op(g, op, [env[t] for t in g.activations(op)])
-    return env[g.outputs[0]].numpy()
+    return [env[o].numpy() for o in g.outputs]
+
+
+def run(g: Graph, x: np.ndarray) -> np.ndarray:
+    """The first graph output of `run_all` (a classifier's logits)."""
+    return run_all(g, x)[0]

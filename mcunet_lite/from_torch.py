@@ -224,8 +224,8 @@ class _Importer:
             elif node.op == "call_method":
                 self.env[node] = self.call_method(node, node.target, args, kwargs)
             elif node.op == "output":
-                outs = args[0] if isinstance(args[0], (tuple, list)) else [args[0]]
-                self.g.outputs.extend(outs)
+                outs = node.args[0] if isinstance(node.args[0], (tuple, list)) else [node.args[0]]
+                self.g.outputs.extend(self.env[o] for o in outs)  # a tuple of outputs: each one's tensor
             else:
                 raise self.fail(node, f"fx node kind {node.op} ({node.target})")
         return self.g

@@ -146,3 +146,32 @@ def test_graphs_the_emitter_cannot_run_are_refused():
     g = quantize_randomly(every_op())
     with pytest.raises(UserError, match="patch plan was made for another graph"):
         codegen.emit(g, patch_plan=patch.plan(quantize_randomly(every_op()), 3, 2))
+
+
+# MultiplyByQuantizedMultiplier written out independently of kernels.c (one expression per step)
+MBQM_C = r"""
+int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift) {
+    int64_t ab = x * ((int64_t)1 << (shift > 0 ? shift : 0)) * m0;
+    int64_t high = (ab + (ab >= 0 ? (1LL << 30) : 1 - (1LL << 30))) / (1LL << 31);
+    int right = shift > 0 ? 0 : -shift;
+    int64_t mask = ((int64_t)1 << right) - 1;
+    return (high >> right) + ((high & mask) > (mask >> 1) + (high < 0));
+}
+"""
+
+
+@needs_gcc
+def test_one_kernel_function_can_be_replaced(tmp_path, objs):
+    g = quantize_randomly(every_op(), seed=11)
+    p = codegen.emit(g, overrides={"mcu_mbqm": MBQM_C})
+    assert "int64_t mcu_mbqm(" not in p.files["kernels.c"] and MBQM_C in p.files["user_mcu_mbqm.c"]
+    r = deploy.deploy(g, "stm32f746", "host", out=tmp_path / "same", dsp=False, sanitize=True, cache=objs,
+                      overrides={"mcu_mbqm": MBQM_C})
+    assert r.outputs_match and "mcu_mbqm replaced by user_mcu_mbqm.c" in r.notes[0]
+    truncating = MBQM_C.replace(" + ((high & mask) > (mask >> 1) + (high < 0))", "")
+    r = deploy.deploy(g, "stm32f746", "host", out=tmp_path / "trunc", dsp=False, sanitize=True, cache=objs,
+                      overrides={"mcu_mbqm": truncating})
+    assert not r.outputs_match  # the replacement really runs: a rounding mistake changes the outputs
+    for name in ("requant", "mcu_unknown", "mcu_mbqm(x"):  # static, absent, not a name
+        with pytest.raises(UserError, match="kernels.h exports no such function"):
+            codegen.emit(g, overrides={name: MBQM_C})

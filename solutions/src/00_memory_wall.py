@@ -299,6 +299,45 @@ from mcunet_lite.widgets import memory_explorer
 memory_explorer("mbv2")
 
 # %% [markdown]
+# ## 8. Meet the data
+#
+# Every lab trains and tests on **Visual Wake Words** (VWW, Chowdhery et al. 2019): is there a
+# person in the picture? It is the benchmark of the MCUNet papers' microcontroller results. The
+# real set is built from COCO 2014 (`datasets/README.md` says how); offline, the kit draws a
+# procedural stand-in from the same recipe: one scene description renders at any resolution,
+# and the label comes from the person's *visible* area, exactly as VWW labels COCO images.
+#
+# Two label rules exist, and loaders tell you which one their data follows:
+
+# %%
+from mcunet_lite import data
+
+for name, rule in data.RULES.items():
+    print(f"{name:7s} {rule}")
+
+# %% [markdown]
+# Some scenes' annotations: the visible pixels of each person (occluders and image borders cut
+# them), measured on a 96x96 id buffer, against the 0.5% threshold. Scenes 50 and 60 hold a
+# person too small to count: VWW calls them "no person", and so does the stand-in.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for index in (0, 1, 4, 45, 50, 60):
+    scene = data.make_scene(seed=0, index=index, split="val")
+    areas = [a["area"] / data.LABEL_RES ** 2 for a in data.scene_annotations(scene)]
+    label = data.pyvww_label(data.scene_annotations(scene), data.LABEL_RES, data.LABEL_RES)
+    shown = ", ".join(f"{100 * a:.2f}%" for a in areas) or "none"
+    print(f"scene {index}: visible person area {shown:18s} -> {'person' if label else 'no person'}")
+
+# %% [markdown]
+# The same images at three input resolutions. Look at the small people: at 32x32 a person far
+# away is a few pixels, and no network can find what the input does not contain. Resolution
+# costs activation memory (sections 3 and 6), so MCUNet chooses width and resolution together.
+
+# %%
+viz.contact_sheet("synthetic", resolutions=(32, 64, 128), n=5);
+
+# %% [markdown]
 # ## What MCUNet does next
 #
 # You found the memory wall: peak activation memory, concentrated in the first blocks, not model

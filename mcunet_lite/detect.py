@@ -1,0 +1,498 @@
+"""A tiny YOLO-style person / face detector on an MBConv backbone: model, loss, decoding, training.
+
+MCUNetV2 (section 5.3) pairs its backbone with a YOLOv3 detection head and shows that
+patch-based inference fits a detector at a larger input resolution in the same SRAM. Here the
+backbone is a zoo (or NAS) MBConv trunk cut after its last tapped stage; each tapped stage (by
+default strides 8 and 16) gets a head of two convolutions (a 3x3 depthwise and a 1x1 predictor)
+that outputs, per cell and anchor, YOLOv3's box offsets (tx, ty, tw, th), an objectness logit and
+one logit per class (Redmon & Farhadi 2018, section 2). The graph ends at those raw head tensors,
+so it holds conv ops only and quantizes, schedules, patches and deploys like a classifier;
+decoding and non-maximum suppression run outside it, in numpy, as on the microcontroller's host
+code. Anchors come from k-means over the training boxes with an IoU distance (YOLOv2's
+"dimension clusters", Redmon & Farhadi 2017, section 2).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import zoo
+from .boxes import Detections, evaluate as evaluate_boxes, iou, nms
+from .detdata import CLASSES, BoxSet, collate, letterbox, letterbox_boxes
+from .errors import UserError
+from .ir import Graph
+
+Anchors = tuple[tuple[tuple[float, float], ...], ...]  # per head: (w, h) as fractions of the input side
+MAX_LOG_WH = 4.0  # tw, th are clamped before exp when decoding: a box at most e^4 = 55x its anchor
+OBJ_PRIOR = 0.01  # initial objectness probability (the predictor bias), so training starts stable
+
+
+# --------------------------------------------------------------------------------- the model
+@dataclass
+class DetectorConfig:
+    """What defines a detector: the whole backbone (an `MBConvConfig` dict), the stages that get a
+    head (`taps`, stage indices), anchors per head and the class names."""
+
+    backbone: dict
+    taps: tuple[int, ...] = (2, 4)
+    anchors: Anchors | None = None
+    classes: tuple[str, ...] = CLASSES
+    num_anchors: int = 3
+
+    def __post_init__(self) -> None:
+        self.taps = tuple(self.taps)
+        n_stages = len(self.backbone["stages"])
+        if not self.taps or list(self.taps) != sorted(set(self.taps)) or self.taps[0] < 0 or self.taps[-1] >= n_stages:
+            raise UserError(f"taps {self.taps} must be increasing stage indices of the {n_stages}-stage backbone")
+        if self.resolution % self.strides()[-1]:
+            raise UserError(f"resolution {self.resolution} must be a multiple of the deepest head's stride "
+                            f"({self.strides()[-1]})")
+        if self.anchors is not None:
+            self.anchors = tuple(tuple(tuple(map(float, a)) for a in head) for head in self.anchors)
+            if len(self.anchors) != len(self.taps) or any(len(h) != self.num_anchors for h in self.anchors):
+                raise UserError(f"anchors need {self.num_anchors} (w, h) pairs for each of the {len(self.taps)} heads")
+
+    @property
+    def resolution(self) -> int:
+        """Input side in pixels."""
+        return int(self.backbone["resolution"])
+
+    @property
+    def outputs_per_anchor(self) -> int:
+        """tx, ty, tw, th, objectness and one logit per class."""
+        return 5 + len(self.classes)
+
+    def trunk(self) -> zoo.MBConvConfig:
+        """The backbone cut after the last tapped stage, without head conv or classifier."""
+        d = dict(self.backbone, stages=self.backbone["stages"][:self.taps[-1] + 1], head=None, num_classes=1)
+        return zoo.MBConvConfig.from_dict(d)
+
+    def tap_blocks(self) -> list[int]:
+        """Index of the last block of every tapped stage."""
+        ends = np.cumsum([s["depth"] for s in self.backbone["stages"]]) - 1
+        return [int(ends[t]) for t in self.taps]
+
+    def strides(self) -> list[int]:
+        """Input pixels per head cell."""
+        s = np.cumprod([s["stride"] for s in self.backbone["stages"]]) * 2
+        return [int(s[t]) for t in self.taps]
+
+    def with_resolution(self, resolution: int) -> "DetectorConfig":
+        """The same detector at another input resolution (anchors are fractions: unchanged)."""
+        return replace(self, backbone=dict(self.backbone, resolution=resolution))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for checkpoints."""
+        return asdict(self)
+
+
+def config(backbone: str = "mbv2", width: float = 0.35, resolution: int = 128, taps: tuple[int, ...] = (2, 4),
+           mbconv: str | Path | None = None, anchors: Anchors | None = None) -> DetectorConfig:
+    """A detector config from a zoo MBConv model ('mbv2', 'mcunet') or an MBConv JSON (`mbconv`,
+    e.g. a NAS result); the default taps are MobileNetV2's stride-8 and stride-16 stages."""
+    cfg = zoo.get(backbone, width, resolution, 1, mbconv)
+    if not isinstance(cfg, zoo.MBConvConfig):
+        raise UserError(f"the detector needs an MBConv backbone ('mbv2', 'mcunet' or an MBConv JSON), not '{backbone}'")
+    return DetectorConfig(cfg.to_dict(), tuple(taps), anchors)
+
+
+def module(cfg: DetectorConfig):
+    """The torch detector: the zoo trunk's stem and blocks, and one head per tap; forward returns
+    the raw head maps (N, A*(5+C), H, W), finest first."""
+    import torch.nn as nn
+    trunk = cfg.trunk().module()
+    widths = cfg.trunk().channels()[1]
+    taps, n_out = cfg.tap_blocks(), cfg.num_anchors * cfg.outputs_per_anchor
+
+    def head(c: int) -> nn.Module:
+        pred = nn.Conv2d(c, n_out, 1)
+        nn.init.normal_(pred.weight, std=0.01)
+        bias = pred.bias.data.view(cfg.num_anchors, cfg.outputs_per_anchor)
+        bias.zero_()
+        bias[:, 4] = math.log(OBJ_PRIOR / (1 - OBJ_PRIOR))
+        return nn.Sequential(zoo._conv_bn_act(c, c, 3, groups=c), pred)
+
+    class Detector(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem, self.blocks = trunk.stem, trunk.blocks
+            self.heads = nn.ModuleList(head(widths[t]) for t in cfg.taps)
+            self.taps = taps
+
+        def forward(self, x):
+            x = self.stem(x)
+            outs = []
+            for i, block in enumerate(self.blocks):
+                x = block(x)
+                if i in self.taps:
+                    outs.append(self.heads[self.taps.index(i)](x))
+            return tuple(outs)
+
+    return Detector()
+
+
+def graph(model, cfg: DetectorConfig) -> Graph:
+    """The detector as a Graph (BatchNorm folded): conv ops only, one raw output per head."""
+    from .from_torch import from_torch
+    g = from_torch(model.eval(), cfg.resolution, name="detector")
+    g.meta.update(model=f"det-{cfg.backbone['model']}-w{cfg.backbone['width']}-r{cfg.resolution}",
+                  width=cfg.backbone["width"])
+    return g
+
+
+# --------------------------------------------------------------------------------- anchors
+def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """(N, K) IoU of boxes and anchors placed on the same centre: only their shapes count."""
+    inter = np.minimum(wh[:, None, 0], anchors[None, :, 0]) * np.minimum(wh[:, None, 1], anchors[None, :, 1])
+    return inter / (wh[:, None].prod(-1) + anchors[None].prod(-1) - inter)
+
+
+def kmeans_anchors(wh: np.ndarray, k: int, iters: int = 100) -> np.ndarray:
+    """YOLOv2 dimension clusters: k (w, h) centroids under the distance 1 - IoU, sorted by area.
+
+    Starts from boxes at evenly spaced area quantiles (deterministic); each centroid is the median
+    of its cluster (robust to the few huge boxes cut by nothing)."""
+    wh = np.asarray(wh, np.float64).reshape(-1, 2)
+    if len(wh) < k:
+        raise UserError(f"{len(wh)} training boxes cannot make {k} anchors; use more training images")
+    order = np.argsort(wh.prod(1))
+    c = wh[order[((np.arange(k) + 0.5) / k * len(wh)).astype(int)]]
+    assign = None
+    for _ in range(iters):
+        new = wh_iou(wh, c).argmax(1)
+        if assign is not None and np.array_equal(new, assign):
+            break
+        assign = new
+        c = np.array([np.median(wh[assign == j], 0) if np.any(assign == j) else c[j] for j in range(k)])
+    return c[np.argsort(c.prod(1))]
+
+
+def fit_anchors(cfg: DetectorConfig, ds: BoxSet) -> DetectorConfig:
+    """`cfg` with anchors clustered from `ds`'s boxes (fractions of the input): the smallest
+    anchors go to the finest head."""
+    wh = np.concatenate([ds.to_input(i, ds.boxes[i][~ds.ignore[i]]) for i in range(len(ds))]).reshape(-1, 4)
+    wh = (wh[:, 2:] - wh[:, :2]) / ds.resolution
+    c = kmeans_anchors(wh[(wh > 0).all(1)], cfg.num_anchors * len(cfg.taps))
+    return replace(cfg, anchors=tuple(tuple(map(tuple, c[i:i + cfg.num_anchors]))
+                                      for i in range(0, len(c), cfg.num_anchors)))
+
+
+def _anchors(cfg: DetectorConfig) -> np.ndarray:
+    if cfg.anchors is None:
+        raise UserError("the detector has no anchors yet: fit them on training boxes (detect.fit_anchors)")
+    return np.asarray(cfg.anchors, np.float64)
+
+
+# --------------------------------------------------------------------------------- loss
+def _cells(y, cfg: DetectorConfig):
+    """Raw head map (N, A*(5+C), H, W) -> (N, H, W, A, 5+C)."""
+    n, _, h, w = y.shape
+    return y.permute(0, 2, 3, 1).reshape(n, h, w, cfg.num_anchors, cfg.outputs_per_anchor)
+
+
+def _pred_boxes(p, anchors):
+    """Decoded (N, H, W, A, 4) xyxy boxes as fractions of the input, from cells `p` (torch)."""
+    import torch
+    _, h, w, _, _ = p.shape
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=p.dtype), torch.arange(w, dtype=p.dtype), indexing="ij")
+    cx = (gx[None, :, :, None] + torch.sigmoid(p[..., 0])) / w
+    cy = (gy[None, :, :, None] + torch.sigmoid(p[..., 1])) / h
+    bw = anchors[:, 0] * torch.exp(p[..., 2].clamp(max=MAX_LOG_WH))
+    bh = anchors[:, 1] * torch.exp(p[..., 3].clamp(max=MAX_LOG_WH))
+    return torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
+
+
+def loss(outputs, boxes: list, labels: list, cfg: DetectorConfig, ignore_iou: float = 0.5):
+    """YOLOv3 loss summed over heads and averaged over images: (total, {part: value}).
+
+    Every ground-truth box is the target of the one anchor (over all heads) whose shape fits it
+    best, in the cell holding its centre: binary cross-entropy on the centre offsets, squared
+    error on log(size / anchor) (both weighted 2 - w*h, for small boxes), and on the class
+    logits; objectness is binary cross-entropy everywhere, except at predictions overlapping a
+    ground-truth box by IoU > `ignore_iou` that are no target (neither object nor background).
+    `boxes` are xyxy in input pixels, `labels` class indices, one tensor per image.
+    """
+    import torch
+    import torch.nn.functional as F
+    res = float(cfg.resolution)
+    anchors = torch.as_tensor(_anchors(cfg), dtype=torch.float32)           # (S, A, 2)
+    n = outputs[0].shape[0]
+    gt = torch.cat([torch.cat([torch.full((len(b), 1), float(k)), labels[k][:, None].float(), b / res], 1)
+                    for k, b in enumerate(boxes)]) if boxes else torch.zeros(0, 6)
+    wh = (gt[:, 4:6] - gt[:, 2:4]).clamp(min=1e-6)
+    best = torch.from_numpy(wh_iou(wh.numpy().astype(np.float64), anchors.reshape(-1, 2).numpy())).argmax(1) \
+        if len(gt) else torch.zeros(0, dtype=torch.long)
+    parts = {"box": torch.zeros(()), "obj": torch.zeros(()), "cls": torch.zeros(())}
+    for s, y in enumerate(outputs):
+        p = _cells(y, cfg)
+        _, h, w, a_n, _ = p.shape
+        pred = _pred_boxes(p.detach(), anchors[s])
+        ignore = torch.zeros(p.shape[:4], dtype=torch.bool)
+        for k, b in enumerate(boxes):
+            if len(b):
+                best_iou = iou(pred[k].reshape(-1, 4).numpy(), (b / res).numpy()).max(1)
+                ignore[k] = torch.from_numpy(best_iou > ignore_iou).reshape(h, w, a_n)
+        mine = (best // a_n) == s
+        g, a = gt[mine], best[mine] % a_n
+        cx, cy = (g[:, 2] + g[:, 4]) / 2, (g[:, 3] + g[:, 5]) / 2
+        gw, gh = g[:, 4] - g[:, 2], g[:, 5] - g[:, 3]
+        gi, gj = (cx * w).long().clamp(0, w - 1), (cy * h).long().clamp(0, h - 1)
+        b_i = g[:, 0].long()
+        obj_t = torch.zeros(p.shape[:4])
+        obj_t[b_i, gj, gi, a] = 1.0
+        weight = (~ignore | (obj_t > 0)).float()
+        parts["obj"] = parts["obj"] + (F.binary_cross_entropy_with_logits(p[..., 4], obj_t, reduction="none")
+                                       * weight).sum()
+        if len(g):
+            q = p[b_i, gj, gi, a]
+            scale = 2.0 - gw * gh
+            xy_t = torch.stack([cx * w - gi, cy * h - gj], 1)
+            wh_t = torch.log(torch.stack([gw, gh], 1).clamp(min=1e-6) / anchors[s][a])
+            parts["box"] = parts["box"] + (scale[:, None] * (
+                F.binary_cross_entropy_with_logits(q[:, :2], xy_t, reduction="none")
+                + 0.5 * (q[:, 2:4] - wh_t) ** 2)).sum()
+            cls_t = F.one_hot(g[:, 1].long(), len(cfg.classes)).float()
+            parts["cls"] = parts["cls"] + F.binary_cross_entropy_with_logits(q[:, 5:], cls_t, reduction="sum")
+    parts = {k: v / n for k, v in parts.items()}
+    return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
+
+
+# --------------------------------------------------------------------------------- decoding
+def decode(outputs: list[np.ndarray], cfg: DetectorConfig, score_threshold: float = 0.05,
+           iou_threshold: float = 0.45, max_det: int = 100) -> list[Detections]:
+    """Raw NHWC head maps (float: the graph's outputs, dequantized) -> detections per image, in
+    input pixels: YOLOv3 boxes, score = objectness x class probability (each class on its own),
+    then per-class NMS keeping the `max_det` best."""
+    import torch
+    anchors = torch.as_tensor(_anchors(cfg))
+    per_image: list[list] = [[] for _ in range(len(outputs[0]))]
+    for s, y in enumerate(outputs):
+        n, h, w, _ = y.shape
+        p = torch.as_tensor(np.asarray(y, np.float64)).reshape(n, h, w, cfg.num_anchors, cfg.outputs_per_anchor)
+        xyxy = (_pred_boxes(p, anchors[s]) * cfg.resolution).numpy()
+        scores = (torch.sigmoid(p[..., 4:5]) * torch.sigmoid(p[..., 5:])).numpy()      # (N, H, W, A, C)
+        for k in range(n):
+            idx = np.nonzero(scores[k] > score_threshold)
+            per_image[k].append((xyxy[k][idx[:3]], scores[k][idx], idx[3]))
+    out = []
+    for parts in per_image:
+        b = np.concatenate([q[0] for q in parts]).reshape(-1, 4)
+        sc, lab = np.concatenate([q[1] for q in parts]), np.concatenate([q[2] for q in parts]).astype(np.int64)
+        keep = nms(b, sc, lab, iou_threshold, max_det)
+        out.append(Detections(b[keep], sc[keep], lab[keep]))
+    return out
+
+
+def head_outputs(model, x) -> list[np.ndarray]:
+    """Run the torch detector on a (N, 3, R, R) batch: raw head maps as NHWC numpy (the graph's layout)."""
+    import torch
+    with torch.no_grad():
+        return [y.permute(0, 2, 3, 1).numpy() for y in model(x)]
+
+
+# --------------------------------------------------------------------------------- training
+def _flip(x, boxes: list, res: int, flip):
+    """Mirror the images and boxes where `flip` is set (random horizontal flips)."""
+    import torch
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    out = []
+    for b, f in zip(boxes, flip.tolist()):
+        out.append(torch.stack([res - b[:, 2], b[:, 1], res - b[:, 0], b[:, 3]], 1) if f and len(b) else b)
+    return x, out
+
+
+def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_size: int = 32, lr: float = 3e-3,
+        weight_decay: float = 1e-4, warmup: int = 100, seed: int = 0, progress: bool = True) -> list[dict]:
+    """Train in place with AdamW, `warmup` steps of linear warm-up then a cosine schedule, and
+    random horizontal flips; one record (loss parts, seconds) per epoch."""
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from .train import seed_everything
+    if epochs < 1 or batch_size < 1:
+        raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    seed_everything(seed)
+    model = model.to(memory_format=torch.channels_last).train()
+    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * len(loader)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, steps) / steps)))
+    flips = torch.Generator().manual_seed(seed + 1)
+    history = []
+    for epoch in range(epochs):
+        t0, sums, n = time.perf_counter(), {}, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for x, boxes, labels in bar:
+            x, boxes = _flip(x, boxes, cfg.resolution, torch.rand(len(x), generator=flips) < 0.5)
+            total, parts = loss(model(x.contiguous(memory_format=torch.channels_last)), boxes, labels, cfg)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sched.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v * len(x)
+            n += len(x)
+            bar.set_postfix(loss=f"{sum(sums.values()) / n:.3f}")
+        rec = {"epoch": epoch + 1, **{f"loss_{k}": v / n for k, v in sums.items()},
+               "seconds": time.perf_counter() - t0}
+        rec["loss"] = sum(rec[f"loss_{k}"] for k in sums)
+        history.append(rec)
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)")
+    return history
+
+
+def detections(model, cfg: DetectorConfig, ds: BoxSet, batch_size: int = 64, score_threshold: float = 0.01,
+               run=None) -> list[Detections]:
+    """Detections on every image of `ds`, in each image's own pixels. `run(x)` maps a float NCHW
+    batch to raw NHWC head maps (default: the torch model; e.g. the int8 graph instead)."""
+    import torch
+    run = run or (lambda x: head_outputs(model, x))
+    model.eval()
+    out = []
+    for i in range(0, len(ds), batch_size):
+        idx = range(i, min(i + batch_size, len(ds)))
+        x = torch.stack([ds[k][0] for k in idx])
+        for k, d in zip(idx, decode(run(x), cfg, score_threshold)):
+            out.append(Detections(ds.from_input(k, d.boxes), d.scores, d.labels))
+    return out
+
+
+def evaluate(model, cfg: DetectorConfig, ds: BoxSet, batch_size: int = 64, run=None) -> dict:
+    """AP@0.5 (VOC all-point) per class, overall and on small objects, of `model` on `ds` (only
+    the classes `ds` annotates)."""
+    dets = detections(model, cfg, ds, batch_size, run=run)
+    classes = {CLASSES.index(c): c for c in ds.classes if c in cfg.classes}
+    return evaluate_boxes(dets, [ds.truth(i) for i in range(len(ds))], classes)
+
+
+# --------------------------------------------------------------------------------- int8
+def quantized(model, cfg: DetectorConfig, images: np.ndarray, percentile: float | None = None) -> Graph:
+    """The detector as an int8 Graph (TFLite arithmetic), calibrated on float NHWC `images`
+    normalised as training normalises them, so its int8 input is exactly uint8 - 128."""
+    from . import quant
+    return quant.quantize(graph(model, cfg), images, percentile, input_quant=(1 / 128, 0))
+
+
+def int8_runner(q: Graph, plan=None):
+    """`run(x)` for `detections`: a float NCHW batch through int8 graph `q` (layer by layer, or
+    patch by patch with a `patch.PatchPlan`), head maps dequantized to float NHWC."""
+    from . import int8ref, patch, quant
+
+    def run(x) -> list[np.ndarray]:
+        xq = quant.quantize_input(q, x.permute(0, 2, 3, 1).numpy())
+        ys = patch.run_int8(plan, xq) if plan is not None else int8ref.run_all(q, xq)
+        return [quant.dequantize_output(q, y, k) for k, y in enumerate(ys)]
+    return run
+
+
+# --------------------------------------------------------------------------------- checkpoints
+def save(path: str | Path, model, cfg: DetectorConfig, meta: dict[str, Any]) -> None:
+    """Weights, config and metadata in one file (written atomically)."""
+    import os
+
+    import torch
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: str | Path):
+    """(model in eval mode, config, metadata) from a file written by `save` / `detect train --out`."""
+    import torch
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        cfg = DetectorConfig(**ck["config"])
+        model = module(cfg)
+        model.load_state_dict(ck["model"])
+    except (OSError, KeyError, RuntimeError, TypeError) as e:
+        raise UserError(f"cannot load detector checkpoint '{path}': {e}; expected a file written by "
+                        "`mcunet-lite detect train --out`") from None
+    return model.eval(), cfg, ck["meta"]
+
+
+def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, epochs: int = 10,
+          batch_size: int = 32, lr: float = 3e-3, n_train: int = 4000, n_val: int = 500, seed: int = 0,
+          difficulty: float = 0.5, data: str = "synthetic", val_data: str | None = None, images: str | None = None,
+          mbconv: str | None = None, out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+    """Build, train and evaluate a detector: the entry point of `detect train`. Anchors are
+    clustered from the training boxes; returns the final figures (AP, seconds, history)."""
+    import torch
+
+    from . import detdata
+    cfg = config(backbone, width, resolution, mbconv=mbconv)
+    train_ds = detdata.load(data, "train", resolution, images, n_train, seed, difficulty, progress)
+    val_ds = detdata.load(val_data or data, "val", resolution, images, n_val, seed, difficulty, progress)
+    cfg = fit_anchors(cfg, train_ds)
+    torch.manual_seed(seed)
+    model = module(cfg)
+    t0 = time.perf_counter()
+    history = fit(model, cfg, train_ds, epochs, batch_size, lr, seed=seed, progress=progress)
+    seconds = time.perf_counter() - t0
+    ap = evaluate(model, cfg, val_ds)
+    meta = {"data": str(data), "n_train": len(train_ds), "n_val": len(val_ds), "seed": seed, "difficulty": difficulty,
+            "epochs": epochs, "train_seconds": seconds, "history": history, "val": ap}
+    if out is not None:
+        save(out, model, cfg, meta)
+    return {"resolution": resolution, "backbone": cfg.backbone["model"], "width": cfg.backbone["width"],
+            "anchors": cfg.anchors, **meta}
+
+
+# --------------------------------------------------------------------------------- photos
+def predict(model, cfg: DetectorConfig, image: np.ndarray, score_threshold: float = 0.3) -> Detections:
+    """Detections on one (h, w, 3) uint8 photo of any size, in its pixels (letterboxed in)."""
+    from .data import to_tensor
+    d = decode(head_outputs(model.eval(), to_tensor(letterbox(image, cfg.resolution))[None]), cfg, score_threshold)[0]
+    return Detections(letterbox_boxes(d.boxes, image.shape[:2], cfg.resolution, inverse=True), d.scores, d.labels)
+
+
+PHOTOS = {"astronaut": "scikit-image's data.astronaut()", "grace_hopper": "matplotlib's sample grace_hopper.jpg"}
+
+
+def photo(source: str | Path) -> np.ndarray:
+    """An RGB uint8 photo: an image file, or a sample photo that ships inside an installed package
+    ('astronaut', 'grace_hopper'); nothing is downloaded."""
+    from PIL import Image
+    if str(source) == "astronaut":
+        try:
+            from skimage import data as skdata
+        except ImportError:
+            raise UserError("'astronaut' comes with scikit-image: pip install scikit-image, or give an image file") \
+                from None
+        return skdata.astronaut()
+    if str(source) == "grace_hopper":
+        from matplotlib import cbook
+        with cbook.get_sample_data("grace_hopper.jpg") as f, Image.open(f) as im:
+            return np.asarray(im.convert("RGB"))
+    try:
+        with Image.open(source) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise UserError(f"cannot read image '{source}': {e}; give an image file or one of "
+                        f"{', '.join(PHOTOS)}") from None
+
+
+COLOURS = {"person": (230, 60, 40), "face": (40, 200, 80)}
+
+
+def draw(image: np.ndarray, dets: Detections, classes: tuple[str, ...] = CLASSES):
+    """The photo with its detections drawn (box, class and score): a PIL image."""
+    from PIL import Image, ImageDraw
+    im = Image.fromarray(np.asarray(image, np.uint8)).convert("RGB")
+    d = ImageDraw.Draw(im)
+    lw = max(1, round(max(im.size) / 200))
+    for b, s, c in zip(dets.boxes, dets.scores, dets.labels):
+        colour = COLOURS.get(classes[c], (255, 255, 0))
+        d.rectangle([float(v) for v in b], outline=colour, width=lw)
+        d.text((float(b[0]) + lw, float(b[1]) + lw), f"{classes[c]} {s:.2f}", fill=colour)
+    return im
