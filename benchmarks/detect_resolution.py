@@ -25,6 +25,11 @@ from mcunet_lite.profile import op_macs
 KB = 1024
 
 
+def pc(v: float | None) -> str:
+    """An AP in %, or n/a where no box counted."""
+    return "n/a" if v is None else f"{100 * v:.1f}"
+
+
 def memory(resolution: int, budget: int, backbone: str, width: float) -> dict:
     """Layer-by-layer arena and the best fitting patch plan (None if none fits) at `resolution`."""
     cfg = detect.config(backbone, width, resolution)
@@ -89,7 +94,8 @@ def main() -> None:
     lbl, pb, top = largest_fitting(budget, a.backbone, a.width, a.step, a.max_resolution)
     if not a.json:
         print(f"{a.budget:g} kB: layer by layer fits up to {lbl['resolution']} px; patch-based up to {top} px "
-              f"(training at {pb['resolution']} px, --max-resolution {a.max_resolution}); search {time.perf_counter() - t0:.0f} s")
+              f"(training at {pb['resolution']} px, --max-resolution {a.max_resolution}); "
+              f"search {time.perf_counter() - t0:.0f} s")
     rows = []
     for mode, m in (("layer-by-layer", lbl), ("patch-based", pb)):
         r, p = m["resolution"], m["patch"] if mode == "patch-based" else None
@@ -108,8 +114,8 @@ def main() -> None:
                 run.update(int8_ap=q["map"], int8_ap_small=q["map_small"])
             row["runs"].append(run)
             if not a.json:
-                print(f"  {mode} {r}px seed {seed}: AP {100 * run['ap']:.1f}, small {100 * run['ap_small']:.1f}"
-                      + (f", int8 AP {100 * run['int8_ap']:.1f}" if a.int8 else "")
+                print(f"  {mode} {r}px seed {seed}: AP {pc(run['ap'])}, small {pc(run['ap_small'])}"
+                      + (f", int8 AP {pc(run['int8_ap'])}" if a.int8 else "")
                       + f" ({run['train_seconds']:.0f} s training)", flush=True)
         rows.append(row)
     if a.json:
@@ -120,7 +126,8 @@ def main() -> None:
     print(f"\n{'inference':15s} {'res':>4s} {'peak SRAM':>10s} {'LbL at res':>14s} {'MACs':>8s} "
           + " ".join(f"{k:>13s}" for k in keys))
     for row in rows:
-        stats = [np.array([run[k] for run in row["runs"]]) * 100 for k in keys]
+        stats = [100 * np.array([np.nan if run[k] is None else run[k] for run in row["runs"]], np.float64)
+                 for k in keys]
         print(f"{row['mode']:15s} {row['resolution']:4d} {row['peak_sram_bytes'] / KB:7.0f} kB "
               f"{row['layerwise_bytes'] / KB:11.0f} kB {row['macs'] / 1e6:7.1f}M "
               + " ".join(f"{s.mean():6.1f} ± {s.std():4.1f}" for s in stats))

@@ -141,7 +141,8 @@ def class_ap(dets: list[Detections], truths: list[Truth], cls: int, iou_threshol
 def evaluate(dets: list[Detections], truths: list[Truth], classes: dict[int, str],
              iou_threshold: float = 0.5) -> dict:
     """AP@`iou_threshold` per class, overall and on small objects, with their means (mAP) over the
-    classes that have ground truth, and the counted boxes: the figures `detect eval` prints."""
+    classes that have ground truth, and the counted boxes: the figures `detect eval` prints. An AP
+    without ground truth to count is None (JSON null)."""
     if len(dets) != len(truths):
         raise ValueError(f"{len(dets)} detection lists for {len(truths)} images")
     out: dict = {"iou_threshold": iou_threshold, "small_rule": "box area < 0.33% of the image (COCO 32x32 of 640x480)",
@@ -149,8 +150,9 @@ def evaluate(dets: list[Detections], truths: list[Truth], classes: dict[int, str
     for c, name in classes.items():
         ap, n = class_ap(dets, truths, c, iou_threshold)
         ap_s, n_s = class_ap(dets, truths, c, iou_threshold, small=True)
-        out["classes"][name] = {"ap": ap, "ap_small": ap_s, "boxes": n, "small_boxes": n_s}
+        out["classes"][name] = {"ap": ap if n else None, "ap_small": ap_s if n_s else None, "boxes": n,
+                                "small_boxes": n_s}
     for key in ("ap", "ap_small"):
-        vals = [v[key] for v in out["classes"].values() if not np.isnan(v[key])]
-        out["m" + key] = float(np.mean(vals)) if vals else float("nan")
+        vals = [v[key] for v in out["classes"].values() if v[key] is not None]
+        out["m" + key] = float(np.mean(vals)) if vals else None
     return out

@@ -927,21 +927,17 @@ def _random_subnet(rng: random.Random):
 
 def _fits_cases(rng: random.Random) -> Iterable[Case]:
     from . import evolution as evo
-    for i in range(16):
+    # (SRAM, Flash, MAC limit) from the subnet's own cost: random, exactly at one limit, one over
+    edges = [lambda c: (c.sram, c.flash + 1000, c.macs + 1000), lambda c: (c.sram + 1000, c.flash, 0),
+             lambda c: (c.sram + 1000, c.flash + 1000, c.macs), lambda c: (c.sram - 1, c.flash + 1000, 0),
+             lambda c: (c.sram + 1000, c.flash - 1, 0), lambda c: (c.sram + 1000, c.flash + 1000, c.macs - 1),
+             lambda c: (c.sram, c.flash, 0), lambda c: (c.sram + 1000, c.flash - 1, c.macs + 1000)]
+    noisy = lambda c: tuple(round(v * rng.uniform(0.8, 1.6)) for v in (c.sram, c.flash, c.macs if rng.random() < 0.7
+                                                                        else 0))
+    for make in edges + [noisy] * 8:
         cfg = _random_subnet(rng)
         c = search_space.cost(cfg)
-        sram, flash, macs = (round(v * rng.uniform(0.7, 1.4)) for v in (c.sram, c.flash, c.macs))
-        if i % 4 == 1:
-            sram = c.sram             # exactly at the SRAM limit: fits
-        elif i % 4 == 2:
-            flash = c.flash - 1       # one byte over the Flash limit
-        elif i % 4 == 3:
-            macs = c.macs             # exactly at the MAC limit
-        if i % 3 == 0:
-            macs = 0                  # no MAC limit
-        if i in (4, 8):
-            sram, flash = c.sram + rng.randint(0, 9999), c.flash + rng.randint(0, 9999)
-        limits = evo.Limits(sram, flash, macs)
+        limits = evo.Limits(*make(c))
         yield (f"<subnet at width {cfg.width}, {cfg.resolution}px: {c.sram} B SRAM, {c.flash} B Flash, {c.macs} MACs>"
                f", {limits}", (cfg, limits), evo.fits(evo.Candidate(cfg), limits))
 
@@ -1001,14 +997,14 @@ def _pareto_reference(points: list[tuple]) -> list[tuple]:
 
 def _pareto_cases(rng: random.Random) -> Iterable[Case]:
     for i in range(12):
-        n = rng.randint(1, 40)
+        n = rng.randint(1, 20)
         costs = [rng.randrange(1, 10) * 1_000_000 if i % 2 else rng.randrange(1, 10 ** 8) for _ in range(n)]
         accs = [rng.randrange(0, 20) / 20 if i % 3 else rng.random() for _ in range(n)]
         points = list(zip(costs, accs))
         if i % 4 == 3:
             points += rng.sample(points, min(3, n))  # the same subnet scored twice
         rng.shuffle(points)
-        yield f"{points}", (list(points),), _pareto_reference(points)
+        yield f"{points}", (list(points),), _as_points(_pareto_reference(points))
     rising = [(k * 1000, k / 10) for k in range(1, 8)]
     yield f"{rising}", (list(rising),), rising
 

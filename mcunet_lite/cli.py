@@ -287,10 +287,11 @@ def cmd_deploy(a: argparse.Namespace) -> None:
 
 
 def _ap_line(r: dict) -> str:
-    """One line of AP figures from `boxes.evaluate`."""
-    per = ", ".join(f"{c} {100 * v['ap']:.1f} (small {100 * v['ap_small']:.1f}, {v['boxes']} boxes)"
+    """One line of AP figures (in %) from `boxes.evaluate`; n/a where no box counts."""
+    pc = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    per = ", ".join(f"{c} {pc(v['ap'])} (small {pc(v['ap_small'])}, {v['boxes']} boxes)"
                     for c, v in r["classes"].items())
-    return f"AP@0.5 {100 * r['map']:.1f}, small objects {100 * r['map_small']:.1f} | {per}"
+    return f"AP@0.5 {pc(r['map'])}, small objects {pc(r['map_small'])} | {per}"
 
 
 def cmd_detect_train(a: argparse.Namespace) -> None:

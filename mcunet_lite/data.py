@@ -66,7 +66,7 @@ def mlperf_label(anns: list[dict], height: int, width: int, person: int = 1) -> 
 LABEL_RES = 96        # the label is measured on a 96x96 object-id buffer, whatever the render size
 SUPERSAMPLE = 2       # shapes are drawn at 2x and box-filtered down, as a camera integrates light
 THICK = 1.4           # limb / body thickness factor of every figure (chunky enough for stride-2 stems)
-VERSION = 7           # bump when the generator changes: cached sets of older versions are ignored
+VERSION = 8           # bump when the generator changes: cached sets of older versions are ignored
 
 Shape = tuple[int, str, tuple[float, ...], float, tuple[int, int, int]]
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 58, 34)]
@@ -98,10 +98,7 @@ class Scene:
 
 def _colour(rnd: random.Random, skin: float = 0.0, sat: float = 0.7) -> tuple[int, int, int]:
     """A random photo-like colour (saturation up to `sat`, no extremes of brightness); with
-    probability `skin` a jittered skin tone (shared by every figure kind).
-
-    Moderate colours matter: MobileNets learn far slower when whole images swing across all of RGB.
-    """
+    probability `skin` a jittered skin tone (shared by every figure kind)."""
     if rnd.random() < skin:
         c = rnd.choice(SKIN)
         return tuple(min(255, max(0, v + rnd.randint(-18, 18))) for v in c)
@@ -132,12 +129,22 @@ def _hair(rnd: random.Random) -> tuple[int, int, int]:
     return tuple(min(255, max(0, v + rnd.randint(-12, 12))) for v in rnd.choice(HAIR))
 
 
-def _spot(rnd: random.Random, parts: list[tuple]) -> list[tuple]:
-    """Add a hair-coloured disc of a hair cap's size on a random part (not a head): the same colour
-    and area as a person's hair, so only its place on top of a head marks a face."""
-    kind, pts, r, c = rnd.choice([p for p in parts if p[0] == "chain"])
-    k = 2 * rnd.randrange(len(pts) // 2)
-    return parts + [("disc", (pts[k], pts[k + 1]), 0.75 * HEAD, _hair(rnd))]
+def _eyes(x: float, y: float, head: tuple[int, int, int]) -> list[tuple]:
+    """Two dark eye discs, a darker shade of the head colour, centred on (x, y)."""
+    dark = tuple(int(0.25 * v) for v in head)
+    return [("disc", (x + dx * HEAD, y), 0.28 * HEAD, dark) for dx in (-0.42, 0.42)]
+
+
+def _spot(rnd: random.Random, parts: list[tuple], head: tuple[int, int, int]) -> list[tuple]:
+    """Add a hair-coloured disc of a hair cap's size and a pair of eyes on random parts (not the
+    head): the same colours and areas as a person's face, so only their arrangement on a head
+    marks a face (colour histograms cannot tell the classes apart)."""
+    chains = [p for p in parts if p[0] == "chain"]
+    for make in (lambda x, y: [("disc", (x, y), 0.75 * HEAD, _hair(rnd))], lambda x, y: _eyes(x, y, head)):
+        _, pts, _, _ = rnd.choice(chains)
+        k = 2 * rnd.randrange(len(pts) // 2)
+        parts = parts + make(pts[k], pts[k + 1])
+    return parts
 
 
 def _person(rnd: random.Random, d: float) -> list[tuple]:
@@ -152,7 +159,7 @@ def _person(rnd: random.Random, d: float) -> list[tuple]:
     hx = rnd.gauss(0, 0.01)
     parts.append(("disc", (hx, -0.42), HEAD, head))
     parts.append(("disc", (hx, -0.42 - 0.35 * HEAD), 0.75 * HEAD, _hair(rnd)))
-    return parts
+    return parts + _eyes(hx, -0.42 + 0.15 * HEAD, head)
 
 
 def _animal(rnd: random.Random, d: float) -> list[tuple]:
@@ -163,7 +170,7 @@ def _animal(rnd: random.Random, d: float) -> list[tuple]:
     for x, (l1, l2, r), c in ((-half, LEG, bottom), (-half + 0.05, LEG, bottom), (half - 0.05, ARM, top), (half, ARM, top)):
         parts.append(("chain", _limb(x, -0.2, rnd.gauss(0, 15), rnd.gauss(0, 20), l1, l2), r, c))
     parts.append(("disc", (half + 0.1, -0.3 - rnd.uniform(0, 0.1)), HEAD, head))
-    return _spot(rnd, parts)
+    return _spot(rnd, parts, head)
 
 
 def _snake(rnd: random.Random, d: float) -> list[tuple]:
@@ -177,7 +184,7 @@ def _snake(rnd: random.Random, d: float) -> list[tuple]:
         x1, y1 = x + length * math.sin(math.radians(a)), y + length * math.cos(math.radians(a))
         parts.append(("chain", (x, y, x1, y1), r, c))
         x, y = x1, y1
-    return _spot(rnd, parts)
+    return _spot(rnd, parts, head)
 
 
 def _fence(rnd: random.Random, d: float) -> list[tuple]:
@@ -191,7 +198,7 @@ def _fence(rnd: random.Random, d: float) -> list[tuple]:
         x += 2 * r + rnd.uniform(0.01, 0.06)
     post = rnd.choice(parts)[1]
     parts.append(("disc", (post[2], post[3] - HEAD), HEAD, head))
-    return _spot(rnd, parts)
+    return _spot(rnd, parts, head)
 
 
 def _scrambled(rnd: random.Random, d: float) -> list[tuple]:

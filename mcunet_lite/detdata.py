@@ -120,8 +120,9 @@ class BoxSet:
 
     Images live in memory (`pixels`, N x S x S x 3) or in files; `boxes[i]` are xyxy in image i's
     own pixels, `labels[i]` class indices into `CLASSES`, `ignore[i]` marks boxes that count
-    neither way (WIDER's invalid faces, COCO crowds, VOC's "difficult"). `classes` names the
-    classes this set annotates; items come letterboxed to `resolution` x `resolution`.
+    neither way (WIDER's invalid faces, COCO crowds, VOC's "difficult"), `areas[i]` the visible
+    pixel areas where known (synthetic). `classes` names the classes this set annotates; items come
+    letterboxed to `resolution` x `resolution`.
     """
 
     def __init__(self, boxes: list[np.ndarray], labels: list[np.ndarray], resolution: int, format: str,

@@ -112,8 +112,8 @@ def test_decoding_inverts_the_loss_targets(tiny):
 
 
 def test_training_lowers_the_loss_and_checkpoints_round_trip(tmp_path):
-    ds = detdata.synthetic(16, R, "train", 0, progress=False)
-    cfg = detect.fit_anchors(detect.config(resolution=R), ds)
+    ds = detdata.synthetic(16, 48, "train", 0, progress=False)
+    cfg = detect.fit_anchors(detect.config(resolution=48), ds)
     assert len(cfg.anchors) == 2 and np.prod(cfg.anchors[0][0]) <= np.prod(cfg.anchors[1][0])
     torch.manual_seed(0)
     m = detect.module(cfg)

@@ -317,12 +317,12 @@ for name, rule in data.RULES.items():
 
 # %% [markdown]
 # Some scenes' annotations: the visible pixels of each person (occluders and image borders cut
-# them), measured on a 96x96 id buffer, against the 0.5% threshold. Scenes 50 and 60 hold a
+# them), measured on a 96x96 id buffer, against the 0.5% threshold. Scenes 50 and 302 hold a
 # person too small to count: VWW calls them "no person", and so does the stand-in.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for index in (0, 1, 4, 45, 50, 60):
+for index in (0, 1, 4, 45, 50, 302):
     scene = data.make_scene(seed=0, index=index, split="val")
     areas = [a["area"] / data.LABEL_RES ** 2 for a in data.scene_annotations(scene)]
     label = data.pyvww_label(data.scene_annotations(scene), data.LABEL_RES, data.LABEL_RES)

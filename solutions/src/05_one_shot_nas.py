@@ -1,0 +1,694 @@
+# %% [markdown]
+# # Lab 05: One-shot NAS
+#
+# Lab 04 chose the search space: one width multiplier and one input resolution. TinyNAS's second
+# stage (MCUNet, section 3.1, "resource-constrained model specialization") finds the best network
+# *inside* that space for the microcontroller. Training each of the $10^{20}$ candidates is out
+# of the question, so MCUNet follows Once-for-All (OFA, Cai et al., ICLR 2020): train **one
+# supernet** whose weights every subnet shares, then run an **evolutionary search** that scores
+# each candidate with the supernet's weights, without training it, and keeps only candidates
+# that fit the SRAM, Flash and MAC limits. MCUNetV2 (section 3.3) adds the patch-based inference
+# plan of Lab 03 to the genome, so network and schedule are searched together.
+#
+# **Learning goals**
+# 1. Take every subnet out of one set of weights: elastic kernels (centre crop + learned
+#    transform), elastic expansion (channel slicing) and elastic depth (skipping blocks).
+# 2. Train a supernet with the sandwich rule, and see why each subnet's BatchNorm statistics
+#    must be recomputed before it is scored.
+# 3. Evolve subnets under SRAM, Flash and MAC limits with mutation and crossover.
+# 4. Read the result as a Pareto front (accuracy against MACs and peak SRAM), and judge how much
+#    a supernet trained for a minute on a CPU can tell you.
+#
+# **Expected runtime**: about a minute on a 2-core laptop CPU (the supernet is trained once and
+# cached; later runs take half that). **Points**: 10 (four exercises).
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
+# yourself any time with `mcunet-lite grade labs/05_one_shot_nas.ipynb`.
+
+# %%
+# %matplotlib inline
+import copy
+import hashlib
+import json
+import random
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mcunet_lite import data, nas
+from mcunet_lite import evolution as evo
+from mcunet_lite import search_space as ss
+from mcunet_lite import supernet as sn
+from mcunet_lite.errors import UserError
+
+KB = 1024
+
+# %% [markdown]
+# ## 1. One network holds every subnet
+#
+# The supernet of a (width, resolution) space is its **largest** subnet: every stage at depth 4,
+# every depthwise kernel 7x7, every expansion ratio 6. A subnet is a choice of depth per stage
+# and of (kernel, expansion) per block; `net.set_active(cfg)` makes the supernet compute that
+# subnet and nothing else. The settings below train a deliberately small, CPU-sized supernet
+# (64x64 images, width 0.3); section 4 says what that can and cannot show. Set `CHECKPOINT` to a
+# file written by `mcunet-lite nas train-supernet` to use a supernet trained for longer instead
+# (the last section gives the command); everything below adapts to its space.
+
+# %%
+SPACE = dict(width=0.3, resolution=64)
+TRAIN = dict(n_train=640, epochs=2, batch_size=32, lr=3e-3, n_random=2, seed=0)
+EVAL = dict(n_calib=64, n_val=160)  # BatchNorm-calibration images; validation images per score
+CHECKPOINT = None                   # e.g. "supernet.pt" from `mcunet-lite nas train-supernet --out supernet.pt`
+# Small networks on small batches: one thread is about as fast as two, and never spins waiting for a
+# busy core (on a loaded 2-core machine, two threads made this lab's scoring 6-9 times slower).
+torch.set_num_threads(1)
+
+torch.manual_seed(TRAIN["seed"])
+net = nas.load_supernet(CHECKPOINT) if CHECKPOINT else sn.Supernet(**SPACE)
+WIDTH, RESOLUTION = net.space.width, net.space.resolution
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+for name, cfg in (("largest", sn.largest(WIDTH, RESOLUTION)), ("smallest", sn.smallest(WIDTH, RESOLUTION))):
+    c = ss.cost(cfg)
+    print(f"{name:8s} subnet: {n_params(sn.extract(net, cfg)):7d} parameters, {c.sram / KB:5.1f} kB SRAM, "
+          f"{c.flash / KB:5.1f} kB Flash, {c.macs / 1e6:4.1f}M MACs")
+print(f"supernet:        {n_params(net):7d} parameters (the largest subnet plus the kernel transforms)")
+
+# %% [markdown]
+# One set of weights, a little larger than the largest subnet's, serves every subnet of the
+# space. How the smaller subnets are cut out of it is the subject of the next two sections.
+#
+# ## 2. Elastic kernels (3 points)
+#
+# Each depthwise layer stores one 7x7 kernel per channel. A subnet that asks for a 5x5 kernel
+# takes the **centre** 5x5 of it; a 3x3 kernel is the centre of that 5x5 kernel. Sharing the
+# centre forces one set of numbers to serve three roles, and OFA (section 3.2) found that this
+# hurts: the centre of a good 7x7 kernel is not a good 5x5 kernel. So each layer also learns a
+# **kernel transformation matrix** per step, 25x25 for 7 -> 5 and 9x9 for 5 -> 3, shared by all
+# its channels: 706 extra parameters per layer instead of separate kernels. The matrices start
+# as the identity, so at first the small kernels are exactly the crops.
+#
+# Write `elastic_kernel(weight, transforms, kernel)`. `weight` is a float tensor of shape
+# `(C, 1, 7, 7)` (C channels); `transforms` is `{5: T5, 3: T3}` with `T5` of shape `(25, 25)` and
+# `T3` of shape `(9, 9)`; `kernel` is 3, 5 or 7. Return the `(C, 1, kernel, kernel)` weight the
+# subnet uses:
+# - kernel 7: the weight itself;
+# - kernel 5: for every channel, the centre 5x5, flattened row by row into 25 numbers (a row
+#   vector $v$), multiplied as $v \cdot T_5$, and reshaped to 5x5;
+# - kernel 3: the kernel-5 result's centre 3x3, flattened, times $T_3$, reshaped to 3x3.
+
+# %% solution=true grade_id="elastic_kernel"
+def elastic_kernel(weight, transforms, kernel):
+    """The (C, 1, kernel, kernel) depthwise weight of a subnet: nested centre crops of the 7x7
+    weight, each flattened and multiplied by its step's transformation matrix."""
+    ### BEGIN SOLUTION
+    w = weight
+    for size in (5, 3):
+        if size < kernel:
+            break
+        cut = (w.shape[-1] - size) // 2
+        centre = w[:, :, cut:cut + size, cut:cut + size]
+        w = (centre.reshape(len(w), size * size) @ transforms[size]).reshape(len(w), 1, size, size)
+    return w
+    ### END SOLUTION
+
+
+# %% points=3 grade_id="elastic_kernel_tests"
+w = torch.arange(49.0).reshape(1, 1, 7, 7)
+eye = {5: torch.eye(25), 3: torch.eye(9)}
+assert elastic_kernel(w, eye, 7).shape == (1, 1, 7, 7)
+assert elastic_kernel(w, eye, 5).flatten().tolist()[:5] == [8, 9, 10, 11, 12]
+assert elastic_kernel(w, eye, 3).flatten().tolist() == [16, 17, 18, 23, 24, 25, 30, 31, 32]
+reverse = torch.eye(9).flip(0)  # v . reverse = v backwards
+assert elastic_kernel(w, {5: 2 * torch.eye(25), 3: reverse}, 3).flatten().tolist() == \
+    [64, 62, 60, 50, 48, 46, 36, 34, 32]
+### BEGIN HIDDEN TESTS
+from mcunet_lite import checks
+_r = checks.run("05_one_shot_nas", "elastic_kernel", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Your function against the supernet's own depthwise layers (`kernel_weight`), and the three
+# kernels of one channel. The boxes mark the centres the smaller kernels start from.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def transforms_of(dw):
+    return {int(s): t for s, t in dw.transforms.items()}
+
+
+layers = [block.depthwise for blocks in net.stages for block in blocks]
+with torch.no_grad():
+    worst = max((elastic_kernel(dw.weight, transforms_of(dw), k) - dw.kernel_weight(k, len(dw.weight))).abs().max().item()
+                for dw in layers for k in ss.KERNELS)
+print(f"largest difference from the supernet's kernels, every layer and kernel size: {worst:.1e}")
+
+
+# %%
+def draw_kernels(dw, channel=0, title=""):
+    """A channel's 7x7 weight and the 5x5 and 3x3 kernels the subnets use."""
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
+    with torch.no_grad():
+        kernels = [elastic_kernel(dw.weight, transforms_of(dw), k)[channel, 0].numpy() for k in (7, 5, 3)]
+    lim = max(abs(k).max() for k in kernels)
+    for ax, k in zip(axes, kernels):
+        ax.imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(f"{len(k)}x{len(k)}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for size in (5, 3):
+            if size < len(k):
+                cut = (len(k) - size) / 2 - 0.5
+                ax.add_patch(plt.Rectangle((cut, cut), size, size, fill=False, lw=1.5, ls="--"))
+    fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
+
+
+draw_kernels(net.stages[2][0].depthwise, title="stage 2, block 0, channel 0: before training")
+
+# %% [markdown]
+# ## 3. Elastic expansion and depth
+#
+# **Expansion** works by channel slicing. A block with `c` input channels and expansion `e` uses
+# the first `e * c` output channels of the expansion conv, the same channels of the depthwise
+# conv and the first `e * c` input channels of the projection: every smaller block is a slice
+# of the largest one, so all expansion ratios train the same first channels. (OFA also sorts
+# channels by importance before slicing; here training itself makes the first channels the ones
+# that matter.) **Depth** skips blocks: a stage of depth `d` runs its first `d` blocks and
+# leaves out the rest. The first block of a stage, which changes the stride and the width, always
+# runs; the skipped ones are residual blocks, so leaving them out keeps every shape.
+#
+# `sn.extract(net, cfg)` copies exactly those slices (and transformed kernels) into a plain
+# network, the one to fine-tune, quantize and deploy. Here is what a random subnet takes out of
+# the supernet, and a check that the extracted network computes what the supernet computes:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+cfg = ss.sample(random.Random(5), WIDTH, RESOLUTION)
+for i, (stage, blocks) in enumerate(zip(cfg.stages, net.stages)):
+    b, first = stage.blocks[0], blocks[0]
+    cin = first.expand.weight.shape[1] if first.expand is not None else len(first.depthwise.weight)
+    print(f"stage {i}: runs {stage.depth} of {len(blocks)} blocks; its first block: kernel {b.kernel} of 7, "
+          f"{cin * b.expand:3d} of {len(first.depthwise.weight):3d} expanded channels")
+demo = copy.deepcopy(net)  # recalibrating changes BatchNorm statistics: keep the supernet's own
+demo.set_active(cfg)
+sn.recalibrate_bn(demo, torch.randn(32, 3, RESOLUTION, RESOLUTION))
+demo.eval()
+sub = sn.extract(demo, cfg).eval()
+x = torch.randn(8, 3, RESOLUTION, RESOLUTION)
+with torch.no_grad():
+    diff = (sub(x) - demo(x)).abs().max().item()
+print(f"extracted subnet: {n_params(sub)} parameters; largest output difference from the supernet {diff:.1e}")
+
+# %% [markdown]
+# ## 4. Training the supernet: the sandwich rule
+#
+# A supernet must be good *for every subnet at once*. Each training step therefore samples
+# several subnets, computes each one's loss on the same batch and adds up their gradients
+# before one optimizer step. The **sandwich rule** (Yu and Huang, universally slimmable networks,
+# ICCV 2019) fixes two of them: the **largest** and the **smallest** subnet, the two ends of the
+# space, plus `n_random` random ones (`sn.sandwich`). Training the ends every step bounds the
+# whole space: a subnet in between shares its weights with both.
+#
+# The loop below is `sn.train` written out, recording every subnet's loss at every step. It
+# runs once; its result is cached under `data.cache_dir()`, keyed by the settings.
+
+# %%
+d = nas.synthetic_data(RESOLUTION, TRAIN["n_train"], n_val=2 * EVAL["n_val"], n_calib=EVAL["n_calib"],
+                       seed=TRAIN["seed"])
+val_x, val_y = d.val_x[:EVAL["n_val"]], d.val_y[:EVAL["n_val"]]       # scores the search
+held_x, held_y = d.val_x[EVAL["n_val"]:], d.val_y[EVAL["n_val"]:]     # checks it afterwards
+
+
+def train_supernet(net, ds, epochs, batch_size, lr, n_random, seed):
+    """Sandwich-rule training; returns each step's losses [largest, smallest, random...]."""
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
+    rng, losses = random.Random(seed), []
+    net.train()
+    for _ in range(epochs):
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            step = []
+            for cfg in sn.sandwich(rng, net.space, n_random):
+                net.set_active(cfg)
+                loss = F.cross_entropy(net(x), y)
+                loss.backward()  # the gradients of all the subnets add up in the shared weights
+                step.append(loss.item())
+            opt.step()
+            losses.append(step)
+    net.set_active(net.space)
+    return losses
+
+
+def trained_supernet():
+    """The supernet for these settings from the cache, else trained now (and cached)."""
+    key = hashlib.sha256(json.dumps({**SPACE, **TRAIN, "data": data.VERSION}, sort_keys=True).encode()).hexdigest()
+    path = data.cache_dir() / f"lab05-supernet-{key[:12]}.pt"
+    if path.exists():
+        try:
+            return nas.load_supernet(path), torch.load(path, weights_only=True)["losses"]
+        except (UserError, KeyError):  # written by a kit whose supernet differed: train again
+            pass
+    torch.manual_seed(TRAIN["seed"])
+    fresh = sn.Supernet(**SPACE)
+    losses = train_supernet(fresh, d.train, TRAIN["epochs"], TRAIN["batch_size"], TRAIN["lr"], TRAIN["n_random"],
+                            TRAIN["seed"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"width": WIDTH, "resolution": RESOLUTION, "num_classes": 2, "state": fresh.state_dict(),
+                "losses": losses}, path)
+    return fresh, losses
+
+
+if CHECKPOINT:
+    losses = None
+else:
+    net, losses = trained_supernet()
+shared_stats = copy.deepcopy(net.state_dict())  # BatchNorm statistics as training left them (section 5)
+print(f"supernet loaded from {CHECKPOINT}" if losses is None else
+      f"{len(losses)} steps of {len(losses[0])} subnets on {TRAIN['n_train']} images x {TRAIN['epochs']} epochs")
+
+# %%
+if losses is not None:
+    steps = np.array(losses)
+    smooth = lambda v: np.convolve(v, np.ones(5) / 5, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.plot(smooth(steps[:, 0]), label="largest")
+    ax.plot(smooth(steps[:, 1]), label="smallest")
+    ax.plot(smooth(steps[:, 2:].mean(1)), label=f"random (mean of {steps.shape[1] - 2})")
+    ax.axhline(np.log(2), color="k", ls=":", lw=1, label="chance (ln 2)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("loss (5-step mean)")
+    ax.set_title("Sandwich-rule training: one batch, several subnets per step")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.show()
+
+chance = max(val_y.float().mean().item(), 1 - val_y.float().mean().item())
+for name, cfg in (("largest", sn.largest(WIDTH, RESOLUTION)), ("smallest", sn.smallest(WIDTH, RESOLUTION))):
+    print(f"{name:8s} subnet: validation accuracy {sn.accuracy(net, cfg, d.calib, val_x, val_y):.3f} "
+          f"({len(val_y)} images; always answering the majority class scores {chance:.3f})")
+moved = [(t - torch.eye(len(t))).abs().mean().item() for blocks in net.stages for b in blocks
+         for t in b.depthwise.transforms.values()]
+print(f"kernel transforms: mean |T - I| = {np.mean(moved):.4f} (0 at the start)")
+draw_kernels(net.stages[2][0].depthwise, title="the same channel after training")
+
+# %% [markdown]
+# **Be honest about this supernet.** With the default settings its loss barely leaves ln 2 and its subnets score near the
+# majority-class rate: a few dozen steps on a few hundred 64x64 images teach a depthwise network
+# almost nothing about people. Depthwise MBConv networks learn the synthetic VWW slowly (a single
+# MobileNetV2 needs thousands of images and several epochs at 96-128 px to pass 65%), and the
+# sandwich rule multiplies the cost of every step by the number of subnets. What follows shows the
+# *mechanics* of one-shot NAS on real supernet weights; which subnet wins on this supernet's
+# scores says little about which subnet is better. Section 7 measures exactly how little, and
+# section 9 shows how to run the same cells on a supernet trained for longer.
+#
+# ## 5. BatchNorm recalibration
+#
+# During training every BatchNorm layer keeps running averages of its inputs' mean and variance,
+# but the inputs came from a different subnet at every step: the averages describe a mixture of
+# subnets and fit none of them. A smaller subnet has fewer channels feeding each output and
+# smaller kernels, so its activations have other statistics. Scoring it with the shared
+# statistics scores a different network. OFA and the slimmable networks therefore **recalibrate**:
+# before scoring a subnet, run a few hundred training images through it in training mode and
+# keep the statistics it actually produces (`sn.recalibrate_bn`; no gradients, no weight
+# changes). `sn.accuracy` does this for every subnet it scores.
+
+# %%
+def channels_seen(cfg):
+    """{BatchNorm layer: channels it normalises} for the layers subnet `cfg` runs, in order."""
+    seen = {}
+
+    def record(module, inputs, output):
+        seen[module] = inputs[0].shape[1]
+
+    hooks = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    net.set_active(cfg)
+    net.eval()
+    with torch.no_grad():
+        net(val_x[:2])
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def shared_vs_recalibrated(cfg):
+    """Accuracy with the shared statistics, then recalibrated; per-layer variance error of the shared ones."""
+    net.load_state_dict(shared_stats)
+    seen = channels_seen(cfg)
+    with torch.no_grad():
+        before = (net(val_x).argmax(1) == val_y).float().mean().item()
+    shared = {m: m.running_var[:c].clone() for m, c in seen.items()}
+    after = sn.accuracy(net, cfg, d.calib, val_x, val_y)
+    errors = [((shared[m] - m.running_var[:c]).abs() / m.running_var[:c]).mean().item() for m, c in seen.items()]
+    return before, after, errors
+
+
+fig, ax = plt.subplots(figsize=(7, 3))
+for name, cfg in (("largest", sn.largest(WIDTH, RESOLUTION)), ("smallest", sn.smallest(WIDTH, RESOLUTION))):
+    before, after, errors = shared_vs_recalibrated(cfg)
+    print(f"{name:8s} subnet: accuracy {before:.3f} with the shared statistics, {after:.3f} recalibrated; "
+          f"shared variances off by {np.mean(errors):.0%} on average")
+    ax.plot(errors, marker=".", label=name)
+ax.set_yscale("log")
+ax.set_xlabel("BatchNorm layer (in order)")
+ax.set_ylabel("|shared - own| / own variance")
+ax.set_title("How far the shared statistics are from each subnet's own")
+ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The shared statistics miss both subnets' own variances, layer after layer, and the error
+# compounds through the network. Recalibration costs one forward pass over `n_calib` images per
+# subnet, far less than training it, and it is the reason a supernet's scores are usable at all.
+#
+# ## 6. The limits (2 points)
+#
+# The search keeps only subnets that fit the microcontroller. A subnet **fits** a
+# `evo.Limits(sram, flash, macs)` when its peak SRAM (the scheduler's bound from Lab 02) is at
+# most `sram` bytes, its Flash at most `flash` bytes and, when `macs` is not 0, its MACs at most
+# `macs` (`macs == 0` means "no MAC limit": latency is not constrained).
+#
+# Write `fits(cfg, limits)`: compute the subnet's cost with `ss.cost(cfg)` (layer by layer; fields
+# `.sram`, `.flash`, `.macs`) and return whether it is within all the limits.
+
+# %% solution=true grade_id="fits"
+def fits(cfg, limits):
+    """Whether the subnet's peak SRAM, Flash and (when limited, macs > 0) MACs are within the limits."""
+    ### BEGIN SOLUTION
+    c = ss.cost(cfg)
+    return c.sram <= limits.sram and c.flash <= limits.flash and (limits.macs == 0 or c.macs <= limits.macs)
+    ### END SOLUTION
+
+
+# %% points=2 grade_id="fits_tests"
+small = sn.smallest(0.3, 64)
+c = ss.cost(small)
+assert fits(small, evo.Limits(c.sram, c.flash))                   # exactly at the limits fits
+assert not fits(small, evo.Limits(c.sram - 1, c.flash))
+assert not fits(small, evo.Limits(c.sram, c.flash, c.macs - 1))
+assert fits(small, evo.Limits(c.sram, c.flash, 0))                # 0: no MAC limit
+### BEGIN HIDDEN TESTS
+_r = checks.run("05_one_shot_nas", "fits", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# This lab's limits sit at the **median** cost of the space's random subnets, one resource at a
+# time: a microcontroller for which the space is about right. (With MCUNet's real budgets, 320 kB
+# SRAM and 1 MB Flash, Lab 04 chose width 0.5 at 192 px, a space far too costly to train on a
+# laptop.) The search will have to find subnets that fit all three at once:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+rng = random.Random(0)
+population = [ss.sample(rng, WIDTH, RESOLUTION) for _ in range(200)]
+costs = [ss.cost(cfg) for cfg in population]
+LIMITS = evo.Limits(*(int(np.median([getattr(c, f) for c in costs])) for f in ("sram", "flash", "macs")))
+print(f"limits: {LIMITS.sram / KB:.1f} kB SRAM, {LIMITS.flash / KB:.1f} kB Flash, {LIMITS.macs / 1e6:.2f}M MACs")
+print(f"random subnets that fit all three: {np.mean([fits(cfg, LIMITS) for cfg in population]):.0%}")
+
+# %% [markdown]
+# ## 7. Evolution (2 points)
+#
+# MCUNet's search is evolutionary (following OFA and single-path one-shot NAS): a **population**
+# of subnets that fit, all scored; the best `parents` survive; **mutations** (each depth, kernel
+# and expansion re-drawn with a small probability) and **crossovers** (each choice taken from one
+# of two parents) refill it; repeat for a number of generations. Children that do not fit are
+# drawn again. MCUNet's defaults: population 100, 20 parents, 50 mutations and 50 crossovers per
+# generation, 30 generations. `evo.mutate` is the library's mutation:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def genome(cfg):
+    """A subnet as text: each searchable stage's blocks as kernel/expansion."""
+    return " | ".join(" ".join(f"k{b.kernel}e{b.expand}" for b in s.blocks) for s in cfg.stages[1:-1])
+
+
+parent = evo.Candidate(ss.sample(random.Random(1), WIDTH, RESOLUTION))
+print("parent:", genome(parent.cfg))
+print("child: ", genome(evo.mutate(parent, random.Random(2), prob=0.3).cfg))
+
+# %% [markdown]
+# Write `crossover(a, b, rng)`: two parent configs (`MBConvConfig`s of the same space) -> a
+# child config. Start from a **deep copy** of `a` (the parents must not change). Then, for every
+# stage after the first (`cfg.stages[1:]`; the last one has depth 1 in both parents), in order:
+# 1. its depth is `rng.choice([a's depth, b's depth])` for that stage;
+# 2. for each block index `j` below that depth, the block is `rng.choice(...)` of the list of
+#    block `j` of the parents that have one (a's first, then b's; `j < stage.depth`). Put a
+#    copy of the chosen block (`copy.copy`) into the child; set the stage's `depth` and `blocks`.
+#
+# Use `rng.choice` for every draw, in exactly this order, so that a seed gives the same child as
+# the library's `evo.crossover`.
+
+# %% solution=true grade_id="crossover"
+def crossover(a, b, rng):
+    """A child config: each stage's depth, then each block, drawn from one parent or the other."""
+    ### BEGIN SOLUTION
+    child = copy.deepcopy(a)
+    for stage, sa, sb in zip(child.stages[1:], a.stages[1:], b.stages[1:]):
+        depth = rng.choice([sa.depth, sb.depth])
+        stage.blocks = [copy.copy(rng.choice([s.blocks[j] for s in (sa, sb) if j < s.depth])) for j in range(depth)]
+        stage.depth = depth
+    return child
+    ### END SOLUTION
+
+
+# %% points=2 grade_id="crossover_tests"
+big, small = sn.largest(0.3, 64), sn.smallest(0.3, 64)
+child = crossover(big, small, random.Random(0))
+assert [s.depth for s in big.stages] == [1, 4, 4, 4, 4, 4, 1]            # parents unchanged
+assert [s.depth for s in child.stages] == [1, 2, 2, 2, 4, 2, 1]
+assert all(len(s.blocks) == s.depth for s in child.stages)
+assert genome(child) == genome(evo.crossover(evo.Candidate(big), evo.Candidate(small), random.Random(0)).cfg)
+### BEGIN HIDDEN TESTS
+_r = checks.run("05_one_shot_nas", "crossover", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# First the evolution with a fitness that needs no supernet: **MACs**, the amount of computation
+# (more is usually more accurate, the bet of Lab 04), under the SRAM and Flash limits only (with
+# the MAC limit as well it would simply stop at that limit). Generation after generation the
+# population computes more in the same memory, and no candidate it ever scores breaks a limit:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def logged(fitness):
+    """`fitness`, logging every candidate it scores, plus a `progress` hook that marks where each
+    generation's new children start in the log."""
+    log = {"candidates": [], "scores": [], "starts": []}
+
+    def score(c):
+        log["candidates"].append(c)
+        log["scores"].append(fitness(c))
+        return log["scores"][-1]
+
+    return score, lambda generation, best: log["starts"].append(len(log["scores"])), log
+
+
+def children_means(log):
+    """Mean score of the first population, then of each generation's new (not yet scored) children."""
+    ends = log["starts"] + [len(log["scores"])]
+    return [float(np.mean(log["scores"][a:b])) if b > a else np.nan for a, b in zip([0] + ends[:-1], ends)]
+
+
+memory_only = evo.Limits(LIMITS.sram, LIMITS.flash)
+score, progress, macs_log = logged(lambda c: c.cost.macs / 1e6)
+by_macs = evo.search(WIDTH, RESOLUTION, memory_only, score, population=30, parents=6, mutations=12, crossovers=12,
+                     generations=10, seed=0, progress=progress)
+print("best MACs (M) per generation:", [round(v, 2) for v in by_macs.history])
+print("mean MACs (M) of the new children:", [round(v, 2) for v in children_means(macs_log)])
+print(f"{by_macs.evaluated} subnets scored, every one fits (your fits): "
+      f"{all(fits(c.cfg, memory_only) for c in macs_log['candidates'])}")
+print(f"best: {genome(by_macs.best.cfg)}\n  {by_macs.best.cost.sram / KB:.1f} kB SRAM, "
+      f"{by_macs.best.cost.flash / KB:.1f} kB Flash, {by_macs.best.cost.macs / 1e6:.2f}M MACs")
+
+# %% [markdown]
+# Now the real fitness: each candidate's supernet accuracy on `n_val` validation images after
+# BatchNorm recalibration (what `nas.fitness` computes), under all three limits. It is far more
+# costly (a recalibration and a validation pass per candidate), so the search is small:
+# population 16, 4 parents, 6 + 6 children, 5 generations. Every scored candidate is kept for
+# the next sections.
+
+# %%
+score, progress, accuracy_log = logged(lambda c: sn.accuracy(net, c.cfg, d.calib, val_x, val_y))
+by_accuracy = evo.search(WIDTH, RESOLUTION, LIMITS, score, population=16, parents=4, mutations=6, crossovers=6,
+                         generations=5, seed=0, progress=progress)
+scored = accuracy_log["candidates"]  # each with its .cost and .accuracy
+best = by_accuracy.best
+print(f"{by_accuracy.evaluated} subnets scored; best supernet accuracy per generation:",
+      [round(v, 3) for v in by_accuracy.history])
+print("mean accuracy of the new children:", [round(v, 3) for v in children_means(accuracy_log)])
+print(f"winner: {genome(best.cfg)}\n  {best.cost.sram / KB:.1f} kB SRAM, {best.cost.flash / KB:.1f} kB Flash, "
+      f"{best.cost.macs / 1e6:.2f}M MACs, supernet accuracy {best.accuracy:.3f}")
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+for ax, result, log, label in ((axes[0], by_macs, macs_log, "MACs (M)"),
+                               (axes[1], by_accuracy, accuracy_log, "supernet accuracy")):
+    ax.plot(result.history, marker="o", label="best in the population")
+    ax.plot(children_means(log), marker="s", ls="--", label="mean of the new children")
+    ax.set_xlabel("generation")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=8)
+fig.suptitle("Evolution: fitness per generation")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The best score can only rise: the parents survive each generation. The children's mean says
+# whether mutation and crossover of good parents make good children: with MACs as the fitness
+# they do, generation after generation. With the supernet's scores, look at the numbers above.
+# And is the winner *better*, or only luckier? Each score comes from `n_val` images, and the winner is the maximum of dozens
+# of noisy scores, so it is biased upward (the winner's curse). Score the best candidates again on
+# validation images the search never saw:
+
+# %%
+top = sorted(scored, key=lambda c: -c.accuracy)[:6]
+again = [sn.accuracy(net, c.cfg, d.calib, held_x, held_y) for c in top]
+for c, acc in zip(top, again):
+    print(f"fitness {c.accuracy:.3f} -> held-out {acc:.3f}   ({c.cost.macs / 1e6:.2f}M MACs)")
+print(f"top {len(top)}: mean fitness {np.mean([c.accuracy for c in top]):.3f}, mean held-out accuracy "
+      f"{np.mean(again):.3f}; mean fitness of all {len(scored)} scored subnets "
+      f"{np.mean([c.accuracy for c in scored]):.3f}")
+print(f"noise of one score ({len(val_y)} images, binomial standard error): "
+      f"{np.sqrt(chance * (1 - chance) / len(val_y)):.3f}")
+
+# %% [markdown]
+# With the default supernet the differences between candidates are of the size of one score's
+# noise, and on fresh images the top candidates fall back to the population's average: the
+# search selected noise. That is the honest result of a minute of CPU. MCUNet trains its
+# supernet for many GPU-hours, so that the scores of two subnets differ by more than their
+# noise; only then is the ranking worth searching. Everything else (the limits, the operators,
+# the generations) works as shown.
+#
+# ## 8. The Pareto front (3 points)
+#
+# A search returns one winner for one set of limits; the candidates it scored say more. Plot
+# accuracy against cost: a subnet is **Pareto-optimal** when no other subnet costs no more and
+# scores no less (and is not the very same point). The Pareto front is what any budget would
+# pick from.
+#
+# Write `pareto_front(points)`: `points` is a list of `(cost, accuracy)` tuples (cost: MACs, or
+# SRAM bytes; the same point may appear more than once). Return the Pareto-optimal points,
+# each once, sorted by cost (ascending). A point `p` is dropped when another point `q != p` has
+# `q[0] <= p[0]` and `q[1] >= p[1]`.
+
+# %% solution=true grade_id="pareto_front"
+def pareto_front(points):
+    """The (cost, accuracy) points that no other point beats on both, by increasing cost, each once."""
+    ### BEGIN SOLUTION
+    front = []
+    for cost, acc in sorted(set(points), key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((cost, acc))
+    return front
+    ### END SOLUTION
+
+
+# %% points=3 grade_id="pareto_front_tests"
+pts = [(4, 0.6), (2, 0.5), (3, 0.5), (5, 0.55), (1, 0.2), (4, 0.7), (2, 0.5)]
+assert pareto_front(pts) == [(1, 0.2), (2, 0.5), (4, 0.7)]
+assert pareto_front([(7, 0.9)]) == [(7, 0.9)]
+### BEGIN HIDDEN TESTS
+_r = checks.run("05_one_shot_nas", "pareto_front", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The fronts of every candidate the search scored, against MACs and against peak SRAM, and on
+# the right the space itself: 200 random subnets' peak SRAM and MACs, with the region the limits
+# allow (Flash, the third limit, is not drawn; subnets that exceed it are marked with x).
+
+# %%
+cands = scored
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+for ax, cost, unit, scale, limit in ((axes[0], "macs", "MACs (M)", 1e6, LIMITS.macs),
+                                     (axes[1], "sram", "peak SRAM (kB)", KB, LIMITS.sram)):
+    points = [(getattr(c.cost, cost), c.accuracy) for c in cands]
+    front = pareto_front(points)
+    ax.scatter([p[0] / scale for p in points], [p[1] for p in points], s=14, alpha=0.5, label="scored subnets")
+    ax.step([p[0] / scale for p in front], [p[1] for p in front], where="post", color="tab:red", marker="o",
+            label=f"Pareto front ({len(front)})")
+    ax.axvline(limit / scale, color="k", ls="--", lw=1, label="limit")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("supernet accuracy")
+    ax.legend(fontsize=7)
+ax = axes[2]
+ok = [c.flash <= LIMITS.flash for c in costs]
+for flash_ok, marker in ((True, "o"), (False, "x")):
+    sel = [c for c, f in zip(costs, ok) if f == flash_ok]
+    ax.scatter([c.macs / 1e6 for c in sel], [c.sram / KB for c in sel], s=12, marker=marker, alpha=0.5,
+               label="random subnets" + ("" if flash_ok else " over the Flash limit"))
+ax.fill_between([0, LIMITS.macs / 1e6], 0, LIMITS.sram / KB, color="tab:green", alpha=0.2,
+                label="within the SRAM and MAC limits")
+ax.scatter([c.cost.macs / 1e6 for c in cands], [c.cost.sram / KB for c in cands], s=12, color="tab:red",
+           label="scored by the search")
+ax.set_xlim(0, max(c.macs for c in costs) / 1e6 * 1.05)
+ax.set_ylim(0, max(c.sram for c in costs) / KB * 1.1)
+ax.set_xlabel("MACs (M)")
+ax.set_ylabel("peak SRAM (kB)")
+ax.legend(fontsize=7)
+fig.suptitle("What the search scored, and where it could look")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# In this space peak SRAM takes only three values: it is set by the first searchable block,
+# whose expanded map is the largest tensor of the network (Lab 00: the peak is where the maps are
+# largest), so it depends only on that block's expansion ratio. MACs spread widely. The front against SRAM therefore has at most a few points: under
+# an SRAM budget, the rest of the network is free to grow until Flash or MACs stop it. That is
+# why MCUNet limits latency (MACs) and Flash as well as SRAM.
+#
+# ## 9. MCUNetV2: search the schedule too
+#
+# Patch-based inference (Lab 03) lowers the peak of the first blocks, so the same SRAM can
+# hold a larger input. MCUNetV2's joint search (section 3.3) puts the patch plan into the
+# genome: which block ends the patch stage and how many patches per side, mutated and crossed
+# over with the rest. At 1.5 times this lab's resolution, with the same SRAM and Flash limits and
+# the MACs as fitness (a cost-only search, no supernet needed):
+
+# %%
+# NBVAL_CHECK_OUTPUT
+bigger = RESOLUTION * 3 // 2
+kw = dict(population=16, parents=4, mutations=8, crossovers=8, generations=4, seed=1, max_tries=200)
+try:
+    evo.search(WIDTH, bigger, memory_only, lambda c: c.cost.macs, **kw)
+except UserError as e:
+    print(f"layer by layer at {bigger} px:", str(e).split(":")[0])
+joint = evo.search(WIDTH, bigger, memory_only, lambda c: c.cost.macs, joint_patch=True, **kw)
+split, grid = joint.best.patch
+print(f"joint search at {bigger} px: best {joint.best.cost.macs / 1e6:.2f}M MACs in "
+      f"{joint.best.cost.sram / KB:.1f} kB SRAM, patch stage up to block {split}, {grid}x{grid} patches")
+plain = evo.search(WIDTH, RESOLUTION, memory_only, lambda c: c.cost.macs, **kw)
+print(f"layer by layer at {RESOLUTION} px: best {plain.best.cost.macs / 1e6:.2f}M MACs in "
+      f"{plain.best.cost.sram / KB:.1f} kB SRAM")
+
+# %% [markdown]
+# No subnet fits layer by layer at the larger resolution; with the patch plan in the genome the
+# search finds subnets that do, and more computation on a larger image. This is the step that
+# lets MCUNetV2 run at higher resolution on the same microcontroller.
+#
+# ## What next
+#
+# - **A supernet worth searching.** `mcunet-lite nas train-supernet --width 0.3 --resolution 96
+#   --epochs 6 --n-train 3000 --out supernet.pt` trains the supernet of a space on the synthetic
+#   VWW with the same sandwich rule (it runs unchanged under `torchrun` for several processes or
+#   machines). Set `CHECKPOINT = "supernet.pt"` in section 1 and run the lab again: the scores,
+#   the held-out check and the fronts are then those of a trained supernet.
+# - **The search from the command line.** `mcunet-lite nas search --sram 320 --flash 1024
+#   [--patch]` chooses the space (Lab 04), trains its supernet and evolves with MCUNet's full
+#   defaults.
+# - **After the search.** MCUNet fine-tunes the winner: `sn.extract(net, best.cfg)` is an
+#   ordinary PyTorch network to train further, then quantize (Lab 01), schedule (Lab 02) and
+#   deploy (Lab 06).
