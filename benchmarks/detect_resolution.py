@@ -8,7 +8,7 @@ evaluated on the same validation scenes. Peak SRAM is the scheduled arena (layer
 patch plan's peak (`patch.auto_plan`: the split and grid with the fewest MACs that fit). With
 --int8 the detector is also quantized and evaluated through the int8 reference kernels, patch by
 patch where the plan says so.
-Run: python benchmarks/detect_resolution.py [--budget 256] [--seeds 0 1 2] [--epochs 10] [--json]
+Run: python benchmarks/detect_resolution.py [--budget 256] [--seeds 0 1 2] [--epochs 10] [--out DIR] [--json]
 """
 import argparse
 import json
@@ -73,6 +73,28 @@ def int8_ap(model, cfg, val: detdata.BoxSet, plan, calib_n: int, seed: int) -> d
     return detect.evaluate(model, cfg, val, run=detect.int8_runner(q, qplan))
 
 
+def run_one(a: argparse.Namespace, row: dict, seed: int, out: Path) -> dict:
+    """Train (or reuse the checkpoint in `out` made with the same settings) and evaluate one detector."""
+    r = row["resolution"]
+    ck = out / f"det-r{r}-s{seed}.pt"
+    settings = {"epochs": a.epochs, "n_train": a.n_train, "n_val": a.n_val, "seed": seed}
+    meta = detect.load(ck)[2] if ck.exists() else {}
+    if {k: meta.get(k) for k in settings} != settings:
+        meta = detect.train(r, a.backbone, a.width, a.epochs, a.batch_size, n_train=a.n_train, n_val=a.n_val,
+                            seed=seed, out=ck, progress=False)
+    run = {"seed": seed, "ap": meta["val"]["map"], "ap_small": meta["val"]["map_small"],
+           "per_class": meta["val"]["classes"], "train_seconds": meta["train_seconds"]}
+    if a.int8:
+        model, cfg, _ = detect.load(ck)
+        q = int8_ap(model, cfg, detdata.synthetic(a.n_val, r, "val", seed, progress=False), row["plan"], 64, seed)
+        run.update(int8_ap=q["map"], int8_ap_small=q["map_small"])
+    if not a.json:
+        print(f"  {row['mode']} {r}px seed {seed}: AP {pc(run['ap'])}, small {pc(run['ap_small'])}"
+              + (f", int8 AP {pc(run['int8_ap'])}" if a.int8 else "")
+              + f" ({run['train_seconds']:.0f} s training)", flush=True)
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--budget", type=float, default=256, help="SRAM budget in kB (default: %(default)s)")
@@ -87,6 +109,7 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--int8", action="store_true", help="also AP of the int8 detector (reference kernels)")
+    ap.add_argument("--out", help="keep checkpoints here; a rerun reuses those made with the same settings")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     budget = int(a.budget * KB)
@@ -98,26 +121,19 @@ def main() -> None:
               f"search {time.perf_counter() - t0:.0f} s")
     rows = []
     for mode, m in (("layer-by-layer", lbl), ("patch-based", pb)):
-        r, p = m["resolution"], m["patch"] if mode == "patch-based" else None
-        row = {"mode": mode, "resolution": r, "peak_sram_bytes": p.peak_sram_bytes if p else m["layerwise_bytes"],
-               "layerwise_bytes": m["layerwise_bytes"], "macs": p.total_macs if p else m["macs"],
-               "split_op": p.split_op if p else None, "grid": p.grid if p else None, "runs": []}
+        p = m["patch"] if mode == "patch-based" else None
+        rows.append({"mode": mode, "resolution": m["resolution"],
+                     "peak_sram_bytes": p.peak_sram_bytes if p else m["layerwise_bytes"],
+                     "layerwise_bytes": m["layerwise_bytes"], "macs": p.total_macs if p else m["macs"],
+                     "split_op": p.split_op if p else None, "grid": p.grid if p else None, "plan": p, "runs": []})
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(a.out or tmp)
+        out.mkdir(parents=True, exist_ok=True)
         for seed in a.seeds:
-            ck = Path(tempfile.mkdtemp()) / "det.pt"
-            res = detect.train(r, a.backbone, a.width, a.epochs, a.batch_size, n_train=a.n_train, n_val=a.n_val,
-                               seed=seed, out=ck, progress=False)
-            run = {"seed": seed, "ap": res["val"]["map"], "ap_small": res["val"]["map_small"],
-                   "per_class": res["val"]["classes"], "train_seconds": res["train_seconds"]}
-            if a.int8:
-                model, cfg, _ = detect.load(ck)
-                q = int8_ap(model, cfg, detdata.synthetic(a.n_val, r, "val", seed, progress=False), p, 64, seed)
-                run.update(int8_ap=q["map"], int8_ap_small=q["map_small"])
-            row["runs"].append(run)
-            if not a.json:
-                print(f"  {mode} {r}px seed {seed}: AP {pc(run['ap'])}, small {pc(run['ap_small'])}"
-                      + (f", int8 AP {pc(run['int8_ap'])}" if a.int8 else "")
-                      + f" ({run['train_seconds']:.0f} s training)", flush=True)
-        rows.append(row)
+            for row in rows:
+                row["runs"].append(run_one(a, row, seed, out))
+    for row in rows:
+        del row["plan"]
     if a.json:
         print(json.dumps({"budget_bytes": budget, "largest_patch_resolution": top, "epochs": a.epochs,
                           "n_train": a.n_train, "n_val": a.n_val, "rows": rows}))
