@@ -2,11 +2,12 @@
 
 MCUNetV2 (section 5.3) pairs its backbone with a YOLOv3 detection head and shows that
 patch-based inference fits a detector at a larger input resolution in the same SRAM. Here the
-backbone is a zoo (or NAS) MBConv trunk cut after its last tapped stage; each tapped stage (by
-default strides 8 and 16) gets a head of two convolutions (a 3x3 depthwise and a 1x1 predictor)
-that outputs, per cell and anchor, YOLOv3's box offsets (tx, ty, tw, th), an objectness logit and
-one logit per class (Redmon & Farhadi 2018, section 2). The graph ends at those raw head tensors,
-so it holds conv ops only and quantizes, schedules, patches and deploys like a classifier;
+backbone is a zoo (or NAS) MBConv trunk cut after its last tapped stage; the tapped stages (by
+default strides 8 and 16) are joined by a top-down path (1x1 conv, nearest upsampling, add) and
+each gets a head of two convolutions (a 3x3 depthwise and a 1x1 predictor) that outputs, per cell
+and anchor, YOLOv3's box offsets (tx, ty, tw, th), an objectness logit and one logit per class
+(Redmon & Farhadi 2018, section 2). The graph ends at those raw head tensors, so it holds conv,
+add and resize ops only and quantizes, schedules, patches and deploys like a classifier;
 decoding and non-maximum suppression run outside it, in numpy, as on the microcontroller's host
 code. Anchors come from k-means over the training boxes with an IoU distance (YOLOv2's
 "dimension clusters", Redmon & Farhadi 2017, section 2).
@@ -102,12 +103,18 @@ def config(backbone: str = "mbv2", width: float = 0.35, resolution: int = 128, t
 
 
 def module(cfg: DetectorConfig):
-    """The torch detector: the zoo trunk's stem and blocks, and one head per tap; forward returns
-    the raw head maps (N, A*(5+C), H, W), finest first."""
+    """The torch detector: the zoo trunk's stem and blocks, a top-down path and one head per tap;
+    forward returns the raw head maps (N, A*(5+C), H, W), finest first.
+
+    The top-down path is FPN's (Lin et al. 2017, section 3; YOLOv3 section 2.3 does the same with a
+    concatenation): each deeper tapped map, projected to the finer map's width by a 1x1 conv and
+    upsampled (nearest), is added to the finer map, so the fine heads that find small objects also
+    see the deep features' context (on the synthetic scenes, whether a head disc sits on a body).
+    """
     import torch.nn as nn
     trunk = cfg.trunk().module()
-    widths = cfg.trunk().channels()[1]
-    taps, n_out = cfg.tap_blocks(), cfg.num_anchors * cfg.outputs_per_anchor
+    widths = [cfg.trunk().channels()[1][t] for t in cfg.taps]
+    strides, n_out = cfg.strides(), cfg.num_anchors * cfg.outputs_per_anchor
 
     def head(c: int) -> nn.Module:
         pred = nn.Conv2d(c, n_out, 1)
@@ -121,16 +128,25 @@ def module(cfg: DetectorConfig):
         def __init__(self) -> None:
             super().__init__()
             self.stem, self.blocks = trunk.stem, trunk.blocks
-            self.heads = nn.ModuleList(head(widths[t]) for t in cfg.taps)
-            self.taps = taps
+            self.taps = cfg.tap_blocks()
+            self.reduce = nn.ModuleList(zoo._conv_bn_act(widths[k + 1], widths[k], 1, act=None)
+                                        for k in range(len(widths) - 1))
+            self.up = nn.ModuleList(nn.Upsample(scale_factor=strides[k + 1] // strides[k])
+                                    if strides[k + 1] > strides[k] else nn.Identity() for k in range(len(widths) - 1))
+            self.heads = nn.ModuleList(head(c) for c in widths)
 
         def forward(self, x):
             x = self.stem(x)
-            outs = []
+            feats = []
             for i, block in enumerate(self.blocks):
                 x = block(x)
                 if i in self.taps:
-                    outs.append(self.heads[self.taps.index(i)](x))
+                    feats.append(x)
+            outs = [self.heads[-1](feats[-1])]
+            p = feats[-1]
+            for k in reversed(range(len(feats) - 1)):
+                p = feats[k] + self.up[k](self.reduce[k](p))
+                outs.insert(0, self.heads[k](p))
             return tuple(outs)
 
     return Detector()

@@ -3,8 +3,9 @@
 Standard layers only: Conv2d, BatchNorm2d (folded into the conv before it, as deployment does),
 ReLU / ReLU6 (fused into the op before them, as TFLite and TinyEngine fuse them), Linear, max and
 average pooling, global mean, flatten / view / reshape, residual `+`, zero padding, softmax,
-Dropout / Identity (skipped). Torch's NCHW becomes the Graph's NHWC; weights are copied in OHWI.
-Anything else stops the import with an error that names the layer and its module path.
+nearest upsampling by an integer factor, Dropout / Identity (skipped). Torch's NCHW becomes the
+Graph's NHWC; weights are copied in OHWI. Anything else stops the import with an error that names
+the layer and its module path.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class _Importer:
         path = node.target if node.op == "call_module" else self.where(node) or "<top level>"
         return UserError(f"unsupported {what} at module path '{path}' (node '{node.name}'); supported: "
                          "Conv2d, BatchNorm2d, ReLU, ReLU6, Linear, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d(1), "
-                         "mean, flatten/view/reshape, +, ZeroPad2d/F.pad, Softmax, Dropout, Identity")
+                         "mean, flatten/view/reshape, +, ZeroPad2d/F.pad, Softmax, Dropout, Identity, "
+                         "Upsample(integer scale_factor, nearest)")
 
     def emit(self, node, kind: str, inputs: list[str], attrs: dict, name: str | None = None) -> str:
         out = self.g.add_op(kind, name or self.fresh(node, kind), inputs, attrs)
@@ -165,6 +167,12 @@ class _Importer:
             return self.emit(node, "softmax", [self.env[node.args[0]]], {}, node.target)
         if isinstance(m, (nn.Dropout, nn.Identity)):
             return self.env[node.args[0]]
+        if isinstance(m, nn.Upsample) and m.mode == "nearest" and m.size is None \
+                and float(m.scale_factor).is_integer():  # torch's floor(i / s) = TFLite's, align_corners off
+            _, h, w, _ = self.g.shape(self.env[node.args[0]])
+            s = int(m.scale_factor)
+            return self.emit(node, "resize_nearest", [self.env[node.args[0]]], {
+                "size": (h * s, w * s), "align_corners": False, "half_pixel_centers": False}, node.target)
         raise self.fail(node, f"layer {type(m).__name__}")
 
     def call_function(self, node, fn, args: list, kwargs: dict) -> Any:

@@ -33,12 +33,16 @@ def tiny():
 def test_graph_is_convs_only_and_matches_torch(tiny):
     m, cfg = tiny
     g = detect.graph(m, cfg)
-    assert {op.kind for op in g.ops} <= {"conv2d", "add"}
+    assert {op.kind for op in g.ops} == {"conv2d", "add", "resize_nearest"}
     n = cfg.num_anchors * (5 + 2)
     assert [g.shape(o) for o in g.outputs] == [(1, 8, 8, n), (1, 4, 4, n)] and cfg.strides() == [8, 16]
     x = torch.randn(2, 3, R, R)
     for a, b in zip(floatref.run_all(g, x.permute(0, 2, 3, 1).numpy()), detect.head_outputs(m, x)):
         assert np.allclose(a, b, atol=1e-4)
+    from mcunet_lite.from_torch import from_torch
+    for up in (torch.nn.Upsample(scale_factor=1.5), torch.nn.Upsample(scale_factor=2, mode="bilinear")):
+        with pytest.raises(UserError, match="unsupported layer Upsample"):
+            from_torch(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), up), 8)
     with pytest.raises(UserError, match="multiple of the deepest head's stride"):
         detect.config(resolution=72)
     with pytest.raises(UserError, match="MBConv backbone"):
