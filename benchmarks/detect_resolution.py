@@ -64,10 +64,9 @@ def largest_fitting(budget: int, backbone: str, width: float, step: int, cap: in
     return lbl, pb, top
 
 
-def int8_ap(model, cfg, val: detdata.BoxSet, plan, calib_n: int, seed: int) -> dict:
-    """AP of the detector quantized (calibrated on synthetic training images), run patch by patch
+def int8_ap(model, cfg, val: detdata.BoxSet, plan, calib: detdata.BoxSet) -> dict:
+    """AP of the detector quantized (calibrated on `calib`'s training images), run patch by patch
     with `plan`'s split and grid (or layer by layer without one)."""
-    calib = detdata.synthetic(calib_n, cfg.resolution, "train", seed, progress=False)
     q = detect.quantized(model, cfg, data.to_tensor(calib.pixels).permute(0, 2, 3, 1).numpy())
     qplan = patch.plan(q, plan.split_op, plan.grid) if plan is not None else None
     return detect.evaluate(model, cfg, val, run=detect.int8_runner(q, qplan))
@@ -77,16 +76,18 @@ def run_one(a: argparse.Namespace, row: dict, seed: int, out: Path) -> dict:
     """Train (or reuse the checkpoint in `out` made with the same settings) and evaluate one detector."""
     r = row["resolution"]
     ck = out / f"det-r{r}-s{seed}.pt"
-    settings = {"epochs": a.epochs, "n_train": a.n_train, "n_val": a.n_val, "seed": seed}
+    settings = {"epochs": a.epochs, "n_train": a.n_train, "n_val": a.n_val, "seed": seed, "data": a.data}
     meta = detect.load(ck)[2] if ck.exists() else {}
     if {k: meta.get(k) for k in settings} != settings:
         meta = detect.train(r, a.backbone, a.width, a.epochs, a.batch_size, n_train=a.n_train, n_val=a.n_val,
-                            seed=seed, out=ck, progress=False)
+                            seed=seed, data=a.data, out=ck, progress=False, device=a.device)
     run = {"seed": seed, "ap": meta["val"]["map"], "ap_small": meta["val"]["map_small"],
            "per_class": meta["val"]["classes"], "train_seconds": meta["train_seconds"]}
     if a.int8:
         model, cfg, _ = detect.load(ck)
-        q = int8_ap(model, cfg, detdata.synthetic(a.n_val, r, "val", seed, progress=False), row["plan"], 64, seed)
+        val, calib = (detdata.load(a.data, split, r, n=n, seed=seed, progress=False)
+                      for split, n in (("val", a.n_val), ("train", 64)))
+        q = int8_ap(model, cfg, val, row["plan"], calib)
         run.update(int8_ap=q["map"], int8_ap_small=q["map_small"])
     if not a.json:
         print(f"  {row['mode']} {r}px seed {seed}: AP {pc(run['ap'])}, small {pc(run['ap_small'])}"
@@ -104,6 +105,8 @@ def main() -> None:
     ap.add_argument("--max-resolution", type=int, default=256,
                     help="train patch-based at most at this resolution, to bound CPU time (default: %(default)s)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--data", default="synthetic-crowd", choices=["synthetic-crowd", "synthetic"],
+                    help="crowds of small figures, as WIDER Face, or the VWW scenes (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--n-val", type=int, default=1000)
@@ -111,6 +114,7 @@ def main() -> None:
     ap.add_argument("--int8", action="store_true", help="also AP of the int8 detector (reference kernels)")
     ap.add_argument("--out", help="keep checkpoints here; a rerun reuses those made with the same settings")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--device", default="cpu", help="where the detectors train: cpu, cuda or auto")
     a = ap.parse_args()
     budget = int(a.budget * KB)
     t0 = time.perf_counter()
@@ -136,7 +140,7 @@ def main() -> None:
         del row["plan"]
     if a.json:
         print(json.dumps({"budget_bytes": budget, "largest_patch_resolution": top, "epochs": a.epochs,
-                          "n_train": a.n_train, "n_val": a.n_val, "rows": rows}))
+                          "n_train": a.n_train, "n_val": a.n_val, "data": a.data, "rows": rows}))
         return
     keys = ["ap", "ap_small"] + (["int8_ap", "int8_ap_small"] if a.int8 else [])
     print(f"\n{'inference':15s} {'res':>4s} {'peak SRAM':>10s} {'LbL at res':>14s} {'MACs':>8s} "
@@ -147,7 +151,7 @@ def main() -> None:
         print(f"{row['mode']:15s} {row['resolution']:4d} {row['peak_sram_bytes'] / KB:7.0f} kB "
               f"{row['layerwise_bytes'] / KB:11.0f} kB {row['macs'] / 1e6:7.1f}M "
               + " ".join(f"{s.mean():6.1f} ± {s.std():4.1f}" for s in stats))
-    print(f"(AP@0.5 in %, mean ± std over seeds {a.seeds}; {a.epochs} epochs on {a.n_train} synthetic scenes, "
+    print(f"(AP@0.5 in %, mean ± std over seeds {a.seeds}; {a.epochs} epochs on {a.n_train} {a.data} scenes, "
           f"{a.n_val} validation scenes; small = box < 0.33% of the image)")
 
 

@@ -39,9 +39,9 @@ def scaled_mbv2(limits: evo.Limits) -> zoo.MBConvConfig:
     return max(fitting, key=lambda cfg: cost(cfg)["macs"])
 
 
-def train_eval(model: torch.nn.Module, epochs: int, seed: int, d: nas.NASData) -> float:
+def train_eval(model: torch.nn.Module, epochs: int, seed: int, d: nas.NASData, device: str) -> float:
     """Train on the synthetic set, return validation accuracy."""
-    train.fit(model, d.train, epochs=epochs, seed=seed, progress=False)
+    train.fit(model, d.train, epochs=epochs, seed=seed, progress=False, device=device)
     return train.evaluate(model, TensorDataset(d.val_x, d.val_y))["accuracy"]
 
 
@@ -52,12 +52,12 @@ def tinynas(limits: evo.Limits, patch_based: bool, seed: int, args) -> tuple[flo
     d = nas.synthetic_data(r, args.n_train, args.n_val, seed=0)
     torch.manual_seed(seed)
     net = supernet.Supernet(w, r)
-    supernet.train(net, d.train, args.supernet_epochs, seed=seed, progress=False)
+    supernet.train(net, d.train, args.supernet_epochs, seed=seed, progress=False, device=args.device)
     result = nas.search(net, d, limits, patch_based, seed, population=args.population, parents=args.parents,
                         mutations=args.population // 2, crossovers=args.population // 2, generations=args.generations)
     best = result.best
     model = supernet.extract(net, best.cfg)
-    acc = train_eval(model, args.epochs, seed, d)
+    acc = train_eval(model, args.epochs, seed, d, args.device)
     return acc, {"width": w, "resolution": r, "sram": best.cost.sram, "flash": best.cost.flash,
                  "macs": best.cost.macs, "patch": best.patch}
 
@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=20)
     ap.add_argument("--parents", type=int, default=5)
     ap.add_argument("--generations", type=int, default=5)
+    ap.add_argument("--device", default="cpu", help="where the networks train: cpu, cuda or auto")
     args = ap.parse_args()
     limits = evo.Limits(int(args.sram * 1024), int(args.flash * 1024))
     base = scaled_mbv2(limits)
@@ -85,7 +86,7 @@ def main() -> None:
         d = nas.synthetic_data(base.resolution, args.n_train, args.n_val, seed=0)
         torch.manual_seed(seed)
         total_epochs = args.epochs + args.supernet_epochs
-        rows["MobileNetV2 scaled to fit"].append(train_eval(base.module(), total_epochs, seed, d))
+        rows["MobileNetV2 scaled to fit"].append(train_eval(base.module(), total_epochs, seed, d, args.device))
         info["MobileNetV2 scaled to fit"] = cost(base)
         for name, patch_based in (("TinyNAS (layer by layer)", False), ("TinyNAS + patch (MCUNetV2)", True)):
             acc, i = tinynas(limits, patch_based, seed, args)

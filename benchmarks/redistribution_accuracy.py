@@ -22,7 +22,7 @@ def accuracy(cfg: zoo.MBConvConfig, seed: int, a) -> float:
     tr = data.synthetic(a.n_train, cfg.resolution, "train", seed, progress=False)
     va = data.synthetic(a.n_val, cfg.resolution, "val", seed, progress=False)
     torch.manual_seed(seed)
-    return train.fit(cfg.module(), tr, va, a.epochs, seed=seed, progress=False)[-1]["val_accuracy"]
+    return train.fit(cfg.module(), tr, va, a.epochs, seed=seed, progress=False, device=a.device)[-1]["val_accuracy"]
 
 
 def main() -> None:
@@ -35,6 +35,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--device", default="cpu", help="where the networks train: cpu, cuda or auto")
     a = ap.parse_args()
     base = zoo.mobilenet_v2(a.width, a.resolution, num_classes=2)
     cmp = redistribute.compare(base, a.split_block, a.grid)

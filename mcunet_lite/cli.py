@@ -25,6 +25,12 @@ def load_graph(model: str, width: float | None = None, resolution: int | None = 
     return zoo.get(model, width, resolution, num_classes, config).graph()
 
 
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """--device for the training subcommands (see `train.pick_device`)."""
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (a GPU when torch sees one); "
+                   "torchrun runs stay on the CPU (default: %(default)s)")
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The MODEL argument and the zoo options every model-taking subcommand shares."""
     p.add_argument("model", help=f"zoo model ({', '.join(zoo.MODELS)}) or a .tflite file")
@@ -171,7 +177,7 @@ def cmd_nas_train(a: argparse.Namespace) -> None:
     from . import nas, supernet
     d = nas.synthetic_data(a.resolution, a.n_train, a.n_val, seed=a.seed, progress=True)
     net = supernet.Supernet(a.width, a.resolution)
-    history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed)
+    history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed, device=a.device)
     nas.save_supernet(net, a.out)
     accs = {name: supernet.accuracy(net, cfg, d.calib, d.val_x, d.val_y) for name, cfg in
             (("largest", supernet.largest(a.width, a.resolution)), ("smallest", supernet.smallest(a.width, a.resolution)))}
@@ -239,7 +245,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     """Train a zoo model on person / no-person (synthetic or a VWW folder); also runs under torchrun."""
     from . import train
     r = train.train(a.model, a.data, a.resolution, a.width, a.epochs, a.batch_size, a.lr, a.seed, a.out,
-                    a.n_train, a.n_val, a.difficulty, progress=not a.json)
+                    a.n_train, a.n_val, a.difficulty, progress=not a.json, device=a.device)
     if train.distributed()[0] != 0:
         return
     if a.json:
@@ -298,7 +304,7 @@ def cmd_detect_train(a: argparse.Namespace) -> None:
     """Train the person / face detector (synthetic boxes by default) and report AP on validation."""
     from . import detect
     r = detect.train(a.resolution, a.backbone, a.width, a.epochs, a.batch_size, a.lr, a.n_train, a.n_val, a.seed,
-                     a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json)
+                     a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json, device=a.device)
     if a.json:
         print(json.dumps(r))
         return
@@ -455,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-val", type=int, default=500, help="synthetic validation images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="supernet.pt")
+    add_device_arg(p)
     p.set_defaults(func=cmd_nas_train)
 
     p = nas_sub.add_parser("search", help="stage 2b: evolutionary search under SRAM / Flash / MAC limits")
@@ -547,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-val", type=int, default=1000, help="synthetic validation scenes (default: %(default)s)")
     p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
+    add_device_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("deploy", help="emit C, build and run it on an emulated STM32 (or the PC), compare with int8ref")
@@ -567,7 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     det = sub.add_parser("detect", help="tiny person / face detector: train, evaluate (AP@0.5), predict on a photo")
     det_sub = det.add_subparsers(dest="detect_command", required=True)
-    data_help = "'synthetic', a WIDER Face folder, a COCO-style folder or an instances JSON (with --images)"
+    data_help = ("'synthetic', 'synthetic-crowd' (many small figures), a WIDER Face folder, a COCO-style folder "
+                 "or an instances JSON (with --images)")
     p = det_sub.add_parser("train", help="train on synthetic person / face boxes (or real data); report AP")
     p.add_argument("--backbone", default="mbv2", help="zoo MBConv model: mbv2 or mcunet (default: %(default)s)")
     p.add_argument("--mbconv", help="an MBConv JSON config (e.g. from `nas search`) as the backbone")
@@ -585,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
     p.add_argument("--out", help="checkpoint file (weights, config with anchors, validation AP)")
     p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
+    add_device_arg(p)
     p.set_defaults(func=cmd_detect_train)
     p = det_sub.add_parser("eval", help="AP@0.5 overall and on small objects, float or int8")
     p.add_argument("checkpoint", help="a file from `detect train --out`")

@@ -66,7 +66,7 @@ def mlperf_label(anns: list[dict], height: int, width: int, person: int = 1) -> 
 LABEL_RES = 96        # the label is measured on a 96x96 object-id buffer, whatever the render size
 SUPERSAMPLE = 2       # shapes are drawn at 2x and box-filtered down, as a camera integrates light
 THICK = 1.4           # limb / body thickness factor of every figure (chunky enough for stride-2 stems)
-VERSION = 8           # bump when the generator changes: cached sets of older versions are ignored
+VERSION = 9           # bump when the generator changes: cached sets of older versions are ignored
 
 Shape = tuple[int, str, tuple[float, ...], float, tuple[int, int, int]]
 SKIN = [(255, 219, 172), (241, 194, 125), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 58, 34)]
@@ -116,7 +116,11 @@ def _limb(x: float, y: float, a1: float, a2: float, l1: float, l2: float) -> tup
 # Every figure is made of the same parts with the same sizes and colours (a head disc, a torso
 # capsule, two two-segment arms and two two-segment legs), so area, colour and edge counts match
 # across classes and only the arrangement of the parts says "person" (DESIGN.md section 7).
-HEAD, TORSO, ARM, LEG = 0.095, (0.28, 0.075), (0.16, 0.15, 0.032), (0.23, 0.22, 0.045)
+HEAD, TORSO, ARM, LEG = 0.10, (0.28, 0.075), (0.16, 0.15, 0.032), (0.23, 0.22, 0.045)
+EYE, EYE_GAP = 0.34, 0.45   # eye radius and eye offset from the head's centre, in head radii:
+#   an eye is about 3 pixels across at 64 px and 1.5 at 32 px (blurred away), so the face that
+#   separates people from the look-alike negatives is what the higher resolution adds
+FIGURE = (0.4, 1.0)         # the usual figure height, as a fraction of the image (log-uniform)
 
 
 def _colours(rnd: random.Random) -> tuple:
@@ -132,7 +136,7 @@ def _hair(rnd: random.Random) -> tuple[int, int, int]:
 def _eyes(x: float, y: float, head: tuple[int, int, int]) -> list[tuple]:
     """Two dark eye discs, a darker shade of the head colour, centred on (x, y)."""
     dark = tuple(int(0.25 * v) for v in head)
-    return [("disc", (x + dx * HEAD, y), 0.28 * HEAD, dark) for dx in (-0.42, 0.42)]
+    return [("disc", (x + dx * HEAD, y), EYE * HEAD, dark) for dx in (-EYE_GAP, EYE_GAP)]
 
 
 def _spot(rnd: random.Random, parts: list[tuple], head: tuple[int, int, int]) -> list[tuple]:
@@ -256,13 +260,15 @@ def _clutter(rnd: random.Random, largest: float) -> list[tuple]:
     return [("poly", tuple(pts), 0.0, c)]
 
 
-def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "train") -> Scene:
+def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "train", crowd: bool = False) -> Scene:
     """Sample scene `index` of the stream (`seed`, `split`): deterministic on every machine.
 
     About half the scenes hold a person figure; the rest hold hard negatives built from the same
     parts, palette and size distribution (animals, snakes, fences, scrambled people), so only the
     arrangement of parts tells the classes apart. `difficulty` (0..1) scales clutter, occlusion,
     camouflage, pose jitter, small and sideways figures, border cuts and sensor noise.
+    A `crowd` scene (for detection, like WIDER Face's crowds) holds 3-8 small figures (2-9% of
+    the image area each at most), about half of them people, anywhere in the image.
     """
     d = min(max(difficulty, 0.0), 1.0)
     rnd = random.Random(f"{seed}:{split}:{index}")
@@ -274,9 +280,12 @@ def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "tra
     for _ in range(rnd.randint(0, 1 + int(4 * d))):  # clutter behind the figures
         shapes += [(oid, *s) for s in _clutter(rnd, 0.5)]
         oid += 1
-    has_person = rnd.random() < 0.5
-    n_fig = 1 + (rnd.random() < 0.2)
-    kinds = ["person" if (i == 0 and has_person) else rnd.choice(list(NEGATIVES)) for i in range(n_fig)]
+    if crowd:
+        kinds = ["person" if rnd.random() < 0.5 else rnd.choice(list(NEGATIVES)) for _ in range(rnd.randint(3, 8))]
+    else:
+        has_person = rnd.random() < 0.5
+        kinds = ["person" if (i == 0 and has_person) else rnd.choice(list(NEGATIVES))
+                 for i in range(1 + (rnd.random() < 0.2))]
     if rnd.random() < 0.1 * d:
         kinds.append("tiny_person")
     rnd.shuffle(kinds)
@@ -284,15 +293,17 @@ def make_scene(seed: int, index: int, difficulty: float = 0.5, split: str = "tra
     for kind in kinds:
         if kind == "tiny_person":
             size = rnd.uniform(0.06, 0.14)
+        elif crowd:
+            size = math.exp(rnd.uniform(math.log(0.1), math.log(0.45)))
         elif rnd.random() < 0.05 + 0.15 * d:
-            size = math.exp(rnd.uniform(math.log(0.15), math.log(0.4)))
+            size = math.exp(rnd.uniform(math.log(0.15), math.log(FIGURE[0])))
         else:
-            size = math.exp(rnd.uniform(math.log(0.4), math.log(1.0)))
+            size = math.exp(rnd.uniform(*map(math.log, FIGURE)))
         make = _person if kind in ("person", "tiny_person") else NEGATIVES[kind]
         angle = rnd.gauss(0, 0.15)
         if rnd.random() < 0.3 * d:
             angle += rnd.choice((-1, 1)) * math.pi / 2
-        spread = 0.25 + 0.1 * d
+        spread = 0.45 if crowd else 0.25 + 0.1 * d
         cx, cy = rnd.uniform(0.5 - spread, 0.5 + spread), rnd.uniform(0.5 - spread, 0.5 + spread)
         parts = _place(make(rnd, d), cx, cy, size, angle, rnd.random() < 0.5)
         if rnd.random() < 0.2 * d:  # camouflage: figure colours pulled toward the background
@@ -385,11 +396,11 @@ def scene_annotations(scene: Scene) -> list[dict]:
 
 def _generate(job: tuple) -> tuple[np.ndarray, np.ndarray, list[list[dict]]]:
     """Render scenes [start, stop) of a stream: (images, (pyvww, mlperf) labels, annotations)."""
-    start, stop, resolution, split, seed, difficulty = job
+    start, stop, resolution, split, seed, difficulty, crowd = job
     images = np.empty((stop - start, resolution, resolution, 3), np.uint8)
     labels, anns = np.empty((stop - start, 2), np.int8), []
     for k, i in enumerate(range(start, stop)):
-        scene = make_scene(seed, i, difficulty, split)
+        scene = make_scene(seed, i, difficulty, split, crowd)
         images[k] = render(scene, resolution)
         a = scene_annotations(scene)
         labels[k] = pyvww_label(a, LABEL_RES, LABEL_RES), mlperf_label(a, LABEL_RES, LABEL_RES)
@@ -398,7 +409,7 @@ def _generate(job: tuple) -> tuple[np.ndarray, np.ndarray, list[list[dict]]]:
 
 
 def generate(n: int, resolution: int = 64, split: str = "train", seed: int = 0, difficulty: float = 0.5,
-             workers: int | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, list]:
+             workers: int | None = None, progress: bool = True, crowd: bool = False) -> tuple[np.ndarray, np.ndarray, list]:
     """Render scenes 0..n-1 of a stream in parallel worker processes; same result for any `workers`.
 
     Returns (N, R, R, 3) uint8 images, (N, 2) labels (pyvww, mlperf) and per-image annotations.
@@ -406,7 +417,7 @@ def generate(n: int, resolution: int = 64, split: str = "train", seed: int = 0, 
     from tqdm.auto import tqdm
     workers = workers or min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(), 8)
     chunk = 256
-    jobs = [(s, min(s + chunk, n), resolution, split, seed, difficulty) for s in range(0, n, chunk)]
+    jobs = [(s, min(s + chunk, n), resolution, split, seed, difficulty, crowd) for s in range(0, n, chunk)]
     bar = tqdm(total=n, desc=f"synthetic {split} {resolution}px", disable=not progress, leave=False)
     parts = []
     if workers > 1 and len(jobs) > 1:
@@ -513,7 +524,7 @@ def cache_dir() -> Path:
 
 
 def synthetic(n: int, resolution: int = 64, split: str = "train", seed: int = 0, difficulty: float = 0.5,
-              cache: bool = True, workers: int | None = None, progress: bool = True) -> VWW:
+              cache: bool = True, workers: int | None = None, progress: bool = True, crowd: bool = False) -> VWW:
     """`n` synthetic scenes of the stream (`seed`, `split`) rendered at `resolution`, labelled by pyvww.
 
     Train and val are disjoint streams. Scene i is the same at every resolution and for every n,
@@ -523,7 +534,7 @@ def synthetic(n: int, resolution: int = 64, split: str = "train", seed: int = 0,
         raise UserError(f"need n >= 0 and resolution >= 8, got n={n}, resolution={resolution}")
     if split not in ("train", "val"):
         raise UserError(f"synthetic split must be 'train' or 'val', got '{split}'")
-    key = f"synth-v{VERSION}-{split}-s{seed}-d{difficulty:g}-r{resolution}"
+    key = f"synth-v{VERSION}-{split}-s{seed}-d{difficulty:g}-r{resolution}" + ("-crowd" if crowd else "")
     hit = None
     if cache:
         sizes = sorted(int(p.stem.rsplit("-n", 1)[1]) for p in cache_dir().glob(f"{key}-n*.npz"))
@@ -532,10 +543,10 @@ def synthetic(n: int, resolution: int = 64, split: str = "train", seed: int = 0,
         with np.load(cache_dir() / f"{key}-n{hit}.npz", allow_pickle=False) as z:
             images, labels, anns = z["images"][:n], z["labels"][:n], _unpack_annotations(z["anns"], n)
     else:
-        images, labels, anns = generate(n, resolution, split, seed, difficulty, workers, progress)
+        images, labels, anns = generate(n, resolution, split, seed, difficulty, workers, progress, crowd)
         if cache:
             _save_npz(cache_dir() / f"{key}-n{n}.npz", images=images, labels=labels, anns=_pack_annotations(anns))
-    meta = {"seed": seed, "difficulty": difficulty, "version": VERSION, "mlperf_labels": labels[:, 1]}
+    meta = {"seed": seed, "difficulty": difficulty, "version": VERSION, "mlperf_labels": labels[:, 1], "crowd": crowd}
     return VWW(labels[:, 0], resolution, "synthetic", "pyvww", split, pixels=images, annotations=anns, meta=meta)
 
 

@@ -78,10 +78,10 @@ def scene_boxes(scene: data.Scene, resolution: int = BOX_RES) -> np.ndarray:
 
 
 def synthetic_boxes(n: int, split: str = "train", seed: int = 0, difficulty: float = 0.5,
-                    cache: bool = True) -> list[np.ndarray]:
+                    cache: bool = True, crowd: bool = False) -> list[np.ndarray]:
     """`scene_boxes` of scenes 0..n-1 of a stream, cached like `data.synthetic` (a larger cached
     set of the same stream serves a smaller request); resolution-free, so one cache serves all."""
-    key = f"detboxes-v{data.VERSION}.{BOXES_VERSION}-{split}-s{seed}-d{difficulty:g}"
+    key = f"detboxes-v{data.VERSION}.{BOXES_VERSION}-{split}-s{seed}-d{difficulty:g}" + ("-crowd" if crowd else "")
     hit = None
     if cache:
         sizes = sorted(int(p.stem.rsplit("-n", 1)[1]) for p in data.cache_dir().glob(f"{key}-n*.npz"))
@@ -91,7 +91,7 @@ def synthetic_boxes(n: int, split: str = "train", seed: int = 0, difficulty: flo
             rows = z["rows"]
         rows = rows[rows[:, 0] < n]
     else:
-        per = [scene_boxes(data.make_scene(seed, i, difficulty, split)) for i in range(n)]
+        per = [scene_boxes(data.make_scene(seed, i, difficulty, split, crowd)) for i in range(n)]
         rows = np.concatenate([np.c_[np.full(len(r), i), r] for i, r in enumerate(per)]) if n else np.zeros((0, 7))
         if cache:
             data._save_npz(data.cache_dir() / f"{key}-n{n}.npz", rows=rows)
@@ -215,14 +215,15 @@ def collate(batch: list) -> tuple:
 
 
 def synthetic(n: int, resolution: int = 128, split: str = "train", seed: int = 0, difficulty: float = 0.5,
-              cache: bool = True, workers: int | None = None, progress: bool = True) -> BoxSet:
+              cache: bool = True, workers: int | None = None, progress: bool = True, crowd: bool = False) -> BoxSet:
     """`n` synthetic scenes with person and face boxes, rendered at `resolution` (images cached by
-    `data.synthetic`, boxes by `synthetic_boxes`)."""
-    vww = data.synthetic(n, resolution, split, seed, difficulty, cache, workers, progress)
-    rows = synthetic_boxes(n, split, seed, difficulty, cache)
+    `data.synthetic`, boxes by `synthetic_boxes`); `crowd` scenes hold many small figures."""
+    vww = data.synthetic(n, resolution, split, seed, difficulty, cache, workers, progress, crowd)
+    rows = synthetic_boxes(n, split, seed, difficulty, cache, crowd)
     return BoxSet([r[:, 1:5] * resolution for r in rows], [r[:, 0] for r in rows], resolution, "synthetic", split,
                   CLASSES, pixels=vww.pixels, areas=[r[:, 5] * resolution ** 2 for r in rows],
-                  meta={"seed": seed, "difficulty": difficulty, "version": f"{data.VERSION}.{BOXES_VERSION}"})
+                  meta={"seed": seed, "difficulty": difficulty, "crowd": crowd,
+                        "version": f"{data.VERSION}.{BOXES_VERSION}"})
 
 
 # ------------------------------------------------------------------------------- COCO-style JSON
@@ -363,11 +364,11 @@ def load_wider(root: str | Path, split: str = "val", resolution: int = 128) -> B
 # -------------------------------------------------------------------------------------- any
 def load(source: str | Path, split: str = "val", resolution: int = 128, images: str | Path | None = None,
          n: int = 1000, seed: int = 0, difficulty: float = 0.5, progress: bool = True) -> BoxSet:
-    """A BoxSet from 'synthetic' (`n` scenes), a WIDER Face folder, a COCO-style folder
-    (annotations/instances_{split}.json + images/, as `write_coco` makes) or an instances JSON
-    with its `images` folder."""
-    if str(source) == "synthetic":
-        return synthetic(n, resolution, split, seed, difficulty, progress=progress)
+    """A BoxSet from 'synthetic' or 'synthetic-crowd' (`n` scenes; crowds of small figures), a
+    WIDER Face folder, a COCO-style folder (annotations/instances_{split}.json + images/, as
+    `write_coco` makes) or an instances JSON with its `images` folder."""
+    if str(source) in ("synthetic", "synthetic-crowd"):
+        return synthetic(n, resolution, split, seed, difficulty, progress=progress, crowd=source == "synthetic-crowd")
     root = Path(source)
     if root.is_file() and root.suffix == ".json":
         if images is None:
@@ -377,6 +378,6 @@ def load(source: str | Path, split: str = "val", resolution: int = 128, images: 
         return load_wider(root, split, resolution)
     if (root / "annotations" / f"instances_{split}.json").is_file():
         return load_coco(root / "annotations" / f"instances_{split}.json", images or root / "images", resolution, split)
-    raise UserError(f"'{source}' holds no detection data; expected 'synthetic', a WIDER Face folder "
+    raise UserError(f"'{source}' holds no detection data; expected 'synthetic', 'synthetic-crowd', a WIDER Face folder "
                     "(wider_face_split/ + WIDER_{train,val}/images/), a COCO-style folder "
                     f"(annotations/instances_{split}.json + images/) or an instances JSON with --images DIR")

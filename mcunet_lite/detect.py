@@ -231,11 +231,12 @@ def loss(outputs, boxes: list, labels: list, cfg: DetectorConfig, ignore_iou: fl
     error on log(size / anchor) (both weighted 2 - w*h, for small boxes), and on the class
     logits; objectness is binary cross-entropy everywhere, except at predictions overlapping a
     ground-truth box by IoU > `ignore_iou` that are no target (neither object nor background).
-    `boxes` are xyxy in input pixels, `labels` class indices, one tensor per image.
+    `boxes` are xyxy in input pixels, `labels` class indices, one tensor per image. Targets are
+    built on the CPU and moved to the outputs' device.
     """
     import torch
     import torch.nn.functional as F
-    res = float(cfg.resolution)
+    res, dev = float(cfg.resolution), outputs[0].device
     anchors = torch.as_tensor(_anchors(cfg), dtype=torch.float32)           # (S, A, 2)
     n = outputs[0].shape[0]
     gt = torch.cat([torch.cat([torch.full((len(b), 1), float(k)), labels[k][:, None].float(), b / res], 1)
@@ -243,11 +244,11 @@ def loss(outputs, boxes: list, labels: list, cfg: DetectorConfig, ignore_iou: fl
     wh = (gt[:, 4:6] - gt[:, 2:4]).clamp(min=1e-6)
     best = torch.from_numpy(wh_iou(wh.numpy().astype(np.float64), anchors.reshape(-1, 2).numpy())).argmax(1) \
         if len(gt) else torch.zeros(0, dtype=torch.long)
-    parts = {"box": torch.zeros(()), "obj": torch.zeros(()), "cls": torch.zeros(())}
+    parts = {k: torch.zeros((), device=dev) for k in ("box", "obj", "cls")}
     for s, y in enumerate(outputs):
         p = _cells(y, cfg)
         _, h, w, a_n, _ = p.shape
-        pred = _pred_boxes(p.detach(), anchors[s])
+        pred = _pred_boxes(p.detach().cpu(), anchors[s])
         ignore = torch.zeros(p.shape[:4], dtype=torch.bool)
         for k, b in enumerate(boxes):
             if len(b):
@@ -261,18 +262,18 @@ def loss(outputs, boxes: list, labels: list, cfg: DetectorConfig, ignore_iou: fl
         b_i = g[:, 0].long()
         obj_t = torch.zeros(p.shape[:4])
         obj_t[b_i, gj, gi, a] = 1.0
-        weight = (~ignore | (obj_t > 0)).float()
-        parts["obj"] = parts["obj"] + (F.binary_cross_entropy_with_logits(p[..., 4], obj_t, reduction="none")
+        weight = (~ignore | (obj_t > 0)).float().to(dev)
+        parts["obj"] = parts["obj"] + (F.binary_cross_entropy_with_logits(p[..., 4], obj_t.to(dev), reduction="none")
                                        * weight).sum()
         if len(g):
-            q = p[b_i, gj, gi, a]
-            scale = 2.0 - gw * gh
-            xy_t = torch.stack([cx * w - gi, cy * h - gj], 1)
-            wh_t = torch.log(torch.stack([gw, gh], 1).clamp(min=1e-6) / anchors[s][a])
+            q = p[b_i.to(dev), gj.to(dev), gi.to(dev), a.to(dev)]
+            scale = (2.0 - gw * gh).to(dev)
+            xy_t = torch.stack([cx * w - gi, cy * h - gj], 1).to(dev)
+            wh_t = torch.log(torch.stack([gw, gh], 1).clamp(min=1e-6) / anchors[s][a]).to(dev)
             parts["box"] = parts["box"] + (scale[:, None] * (
                 F.binary_cross_entropy_with_logits(q[:, :2], xy_t, reduction="none")
                 + 0.5 * (q[:, 2:4] - wh_t) ** 2)).sum()
-            cls_t = F.one_hot(g[:, 1].long(), len(cfg.classes)).float()
+            cls_t = F.one_hot(g[:, 1].long(), len(cfg.classes)).float().to(dev)
             parts["cls"] = parts["cls"] + F.binary_cross_entropy_with_logits(q[:, 5:], cls_t, reduction="sum")
     parts = {k: v / n for k, v in parts.items()}
     return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
@@ -307,8 +308,10 @@ def decode(outputs: list[np.ndarray], cfg: DetectorConfig, score_threshold: floa
 def head_outputs(model, x) -> list[np.ndarray]:
     """Run the torch detector on a (N, 3, R, R) batch: raw head maps as NHWC numpy (the graph's layout)."""
     import torch
+
+    from .train import _device_of
     with torch.no_grad():
-        return [y.permute(0, 2, 3, 1).numpy() for y in model(x)]
+        return [y.permute(0, 2, 3, 1).cpu().numpy() for y in model(x.to(_device_of(model)))]
 
 
 # --------------------------------------------------------------------------------- training
@@ -323,18 +326,21 @@ def _flip(x, boxes: list, res: int, flip):
 
 
 def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_size: int = 32, lr: float = 3e-3,
-        weight_decay: float = 1e-4, warmup: int = 100, seed: int = 0, progress: bool = True) -> list[dict]:
-    """Train in place with AdamW, `warmup` steps of linear warm-up then a cosine schedule, and
-    random horizontal flips; one record (loss parts, seconds) per epoch."""
+        weight_decay: float = 1e-4, warmup: int = 100, seed: int = 0, progress: bool = True,
+        device: str = "cpu") -> list[dict]:
+    """Train in place (moved to `device`, see `train.pick_device`) with AdamW, `warmup` steps of
+    linear warm-up then a cosine schedule, and random horizontal flips; one record (loss parts,
+    seconds) per epoch."""
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from .train import seed_everything
+    from .train import pick_device, seed_everything
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    dev = pick_device(device)
     seed_everything(seed)
-    model = model.to(memory_format=torch.channels_last).train()
+    model = model.to(dev, memory_format=torch.channels_last).train()
     loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -348,7 +354,7 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for x, boxes, labels in bar:
             x, boxes = _flip(x, boxes, cfg.resolution, torch.rand(len(x), generator=flips) < 0.5)
-            total, parts = loss(model(x.contiguous(memory_format=torch.channels_last)), boxes, labels, cfg)
+            total, parts = loss(model(x.to(dev).contiguous(memory_format=torch.channels_last)), boxes, labels, cfg)
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -363,6 +369,7 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
         history.append(rec)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)")
+    model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
 
 
@@ -440,7 +447,8 @@ def load(path: str | Path):
 def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, epochs: int = 10,
           batch_size: int = 32, lr: float = 3e-3, n_train: int = 4000, n_val: int = 500, seed: int = 0,
           difficulty: float = 0.5, data: str = "synthetic", val_data: str | None = None, images: str | None = None,
-          mbconv: str | None = None, out: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+          mbconv: str | None = None, out: str | Path | None = None, progress: bool = True,
+          device: str = "cpu") -> dict[str, Any]:
     """Build, train and evaluate a detector: the entry point of `detect train`. Anchors are
     clustered from the training boxes; returns the final figures (AP, seconds, history)."""
     import torch
@@ -453,7 +461,7 @@ def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, ep
     torch.manual_seed(seed)
     model = module(cfg)
     t0 = time.perf_counter()
-    history = fit(model, cfg, train_ds, epochs, batch_size, lr, seed=seed, progress=progress)
+    history = fit(model, cfg, train_ds, epochs, batch_size, lr, seed=seed, progress=progress, device=device)
     seconds = time.perf_counter() - t0
     ap = evaluate(model, cfg, val_ds)
     meta = {"data": str(data), "n_train": len(train_ds), "n_val": len(val_ds), "seed": seed, "difficulty": difficulty,

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from . import search_space as ss
 from .errors import UserError
-from .train import _loader, distributed, seed_everything
+from .train import _device_of, _loader, distributed, pick_device, seed_everything
 from .zoo import Block, MBConvConfig, Stage
 
 
@@ -190,8 +190,9 @@ def recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 100) 
         bn.momentum = None
     was = net.training
     net.train()
+    dev = _device_of(net)
     for i in range(0, len(images), batch_size):
-        net(images[i:i + batch_size])
+        net(images[i:i + batch_size].to(dev))
     for bn in bns:
         bn.momentum = 0.1
     net.train(was)
@@ -204,12 +205,15 @@ def sandwich(rng: random.Random, space: MBConvConfig, n_random: int = 2) -> list
 
 
 def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-          n_random: int = 2, progress: bool = True) -> list[dict]:
-    """Sandwich-rule training (gradients of all sampled subnets summed per step). Runs unchanged
-    under torchrun: gradients are averaged across processes (DDP) once per step."""
+          n_random: int = 2, progress: bool = True, device: str = "cpu") -> list[dict]:
+    """Sandwich-rule training (gradients of all sampled subnets summed per step), on `device`
+    (`train.pick_device`). Runs unchanged under torchrun: gradients are averaged across
+    processes (DDP) once per step."""
     from tqdm.auto import tqdm
+    dev = pick_device(device)
     rank, world = distributed()
     seed_everything(seed)
+    net.to(dev)
     model = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if world > 1 else net
     loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
@@ -221,6 +225,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
         total, n = 0.0, 0
         for x, y in tqdm(loader, desc=f"supernet epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
                          leave=False):
+            x, y = x.to(dev), y.to(dev)
             opt.zero_grad(set_to_none=True)
             subnets = sandwich(rng, net.space, n_random)
             for i, cfg in enumerate(subnets):
@@ -236,7 +241,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
             opt.step()
             sched.step()
         history.append({"epoch": epoch + 1, "loss": total / max(n, 1)})
-    net.set_active(net.space)
+    net.set_active(net.space)  # stays on `device`: the search's recalibrations run there too
     return history
 
 
@@ -246,5 +251,7 @@ def accuracy(net: Supernet, cfg: MBConvConfig, calib: torch.Tensor, val_x: torch
     net.set_active(cfg)
     recalibrate_bn(net, calib)
     net.eval()
-    correct = sum((net(val_x[i:i + 256]).argmax(1) == val_y[i:i + 256]).sum().item() for i in range(0, len(val_x), 256))
+    dev = _device_of(net)
+    correct = sum((net(val_x[i:i + 256].to(dev)).argmax(1).cpu() == val_y[i:i + 256]).sum().item()
+                  for i in range(0, len(val_x), 256))
     return correct / len(val_x)

@@ -32,6 +32,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def pick_device(name: str = "cpu") -> torch.device:
+    """Where training runs: 'cpu', 'cuda' / 'cuda:N', or 'auto' (a CUDA GPU when torch sees one).
+
+    The labs stay on the CPU so their figures repeat on any laptop; a GPU only shortens the
+    benchmarks' longer trainings. Multi-process (torchrun) training stays on the CPU (gloo)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device '{name}': torch sees no CUDA GPU here; use --device cpu (or auto)")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device '{name}'; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("multi-process training runs on the CPU (gloo); drop --device for torchrun")
+    return dev
+
+
+def _device_of(model) -> torch.device:
+    """The device a model's weights live on."""
+    return next(model.parameters()).device
+
+
 def distributed() -> tuple[int, int]:
     """(rank, world size); under torchrun (WORLD_SIZE > 1) joins the gloo process group once."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -64,7 +87,9 @@ def evaluate(model, ds, batch_size: int = 256) -> dict[str, float]:
     was_training = model.training
     model.eval()
     correct = loss = 0.0
+    dev = _device_of(model)
     for x, y in DataLoader(Subset(ds, range(rank, len(ds), world)), batch_size=batch_size):
+        x, y = x.to(dev), y.to(dev)
         out = model(x.contiguous(memory_format=torch.channels_last))
         loss += F.cross_entropy(out, y, reduction="sum").item()
         correct += (out.argmax(1) == y).sum().item()
@@ -75,8 +100,9 @@ def evaluate(model, ds, batch_size: int = 256) -> dict[str, float]:
 
 def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr: float = 3e-3,
         weight_decay: float = 1e-4, seed: int = 0, checkpoint: str | Path | None = None,
-        meta: dict[str, Any] | None = None, progress: bool = True) -> list[dict[str, float]]:
-    """Train `model` in place with AdamW, a cosine schedule and random horizontal flips.
+        meta: dict[str, Any] | None = None, progress: bool = True, device: str = "cpu") -> list[dict[str, float]]:
+    """Train `model` in place on `device` (it returns to the CPU at the end) with AdamW, a cosine
+    schedule and random horizontal flips.
 
     Returns one record per epoch (train loss and accuracy, validation accuracy, seconds, samples
     seen by all processes). With `checkpoint`, rank 0 saves the model, `meta` and the history
@@ -85,9 +111,10 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
     """
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    dev = pick_device(device)
     rank, world = distributed()
     seed_everything(seed)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(dev, memory_format=torch.channels_last)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -101,7 +128,8 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
         t0, tot_loss, correct, n = time.perf_counter(), 0.0, 0.0, 0.0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
         for x, y in bar:
-            flip = torch.rand(len(x), generator=flips) < 0.5
+            flip = (torch.rand(len(x), generator=flips) < 0.5).to(dev)
+            x, y = x.to(dev), y.to(dev)
             x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
             out = net(x)
             loss = F.cross_entropy(out, y)
@@ -128,6 +156,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
                        + f" ({rec['seconds']:.1f} s)")
         if checkpoint is not None and rank == 0:
             save_checkpoint(checkpoint, model, meta or {}, history)
+    model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
 
 
@@ -155,7 +184,8 @@ def load_checkpoint(path: str | Path):
 
 def train(model: str, data: str = "synthetic", resolution: int = 64, width: float | None = None,
           epochs: int = 5, batch_size: int = 32, lr: float = 3e-3, seed: int = 0, out: str | Path | None = None,
-          n_train: int = 4000, n_val: int = 1000, difficulty: float = 0.5, progress: bool = True) -> dict[str, Any]:
+          n_train: int = 4000, n_val: int = 1000, difficulty: float = 0.5, progress: bool = True,
+          device: str = "cpu") -> dict[str, Any]:
     """Build a zoo model for person / no-person and fit it on `data` ('synthetic' or a VWW folder).
 
     The entry point of `mcunet-lite train`, in one process or under torchrun. Rank 0 generates
@@ -178,5 +208,5 @@ def train(model: str, data: str = "synthetic", resolution: int = 64, width: floa
     meta = {"model": model, "width": cfg.width, "resolution": resolution, "num_classes": 2, "data": data,
             "format": train_ds.format, "rule": train_ds.rule, "seed": seed}
     history = fit(net, train_ds, val_ds, epochs, batch_size, lr, seed=seed, checkpoint=out, meta=meta,
-                  progress=progress)
+                  progress=progress, device=device)
     return {**meta, **history[-1], "n_train": len(train_ds), "n_val": len(val_ds)}

@@ -94,6 +94,15 @@ def test_boxes_are_cached_and_serve_smaller_requests(tmp_path):
     assert all(np.array_equal(u, v) for u, v in zip(b, detdata.synthetic_boxes(20, "val", 1, cache=False)))
 
 
+def test_crowd_scenes_hold_more_and_smaller_faces():
+    """The detection benchmark's crowds (like WIDER Face): several figures, most faces small."""
+    plain, crowd = (detdata.synthetic_boxes(80, "val", 2, cache=False, crowd=c) for c in (False, True))
+    faces = [np.concatenate([r[r[:, 0] == 1, 5] for r in rows]) for rows in (plain, crowd)]
+    assert len(faces[1]) > 2 * len(faces[0]) and np.median(faces[1]) < np.median(faces[0]) / 3
+    ds = detdata.load("synthetic-crowd", "val", 64, n=12, seed=2, progress=False)
+    assert ds.meta["crowd"] and all(np.allclose(b[:, 1:5] * 64, c) for b, c in zip(crowd[:12], ds.boxes))
+
+
 def test_coco_json_round_trip(tmp_path):
     ds = detdata.synthetic(40, 48, "val", 2, progress=False)
     path = detdata.write_coco(ds, tmp_path / "synth")

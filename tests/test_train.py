@@ -66,6 +66,16 @@ def test_bad_training_arguments():
         train.fit(_model(), _bright_vs_dark(8, 0), epochs=0, progress=False)
 
 
+def test_device_choice():
+    assert train.pick_device("cpu").type == "cpu"
+    assert train.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(UserError, match="unknown device 'tpu'"):
+        train.pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="sees no CUDA GPU"):
+            train.fit(_model(), _bright_vs_dark(8, 0), epochs=1, progress=False, device="cuda")
+
+
 def cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "mcunet_lite.cli", *args], capture_output=True, text=True, env=env)
 

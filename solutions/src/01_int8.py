@@ -145,8 +145,8 @@ print("S * (q - Z)", np.round(scale * (q8.astype(np.float64) - zero_point), 4))
 # The rest of the lab uses a MobileNetV2 (width 0.35, 128x128 pixels, two classes) trained
 # briefly on the kit's synthetic Visual Wake Words images (`data.synthetic`: person / no person,
 # made offline). 128 pixels, because a person's face (eyes under hair) is what separates people
-# from the look-alike negatives, and at 64 pixels an eye is under one pixel: depthwise networks
-# barely learn the task there. All training settings are in `TRAIN`; the trained network is cached under the kit's
+# from the look-alike negatives: at 64 pixels an eye is about three pixels across, and depthwise
+# networks learn the task faster where it is larger. All training settings are in `TRAIN`; the trained network is cached under the kit's
 # cache folder (`data.cache_dir()`), so only the first run trains. Raise `epochs` or `n_train`
 # for a better network: a new setting trains (and caches) a new one.
 
