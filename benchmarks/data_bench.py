@@ -135,7 +135,7 @@ def probes(seed: int, n_train: int, n_val: int, difficulty: float) -> dict[str, 
 
 
 def trained_accuracy(model_name: str, seed: int, width: float, resolution: int, n_train: int, n_val: int,
-                     epochs: int, difficulty: float, device: str = "cpu") -> tuple[float, float]:
+                     epochs: int, difficulty: float, device: str = "cpu", lr: float = 3e-3) -> tuple[float, float]:
     """(validation accuracy, seconds) of a zoo model trained on the synthetic set of one seed."""
     tr = data.synthetic(n_train, resolution, "train", seed, difficulty, progress=False)
     va = data.synthetic(n_val, resolution, "val", seed, difficulty, progress=False)
@@ -143,7 +143,7 @@ def trained_accuracy(model_name: str, seed: int, width: float, resolution: int, 
     torch.manual_seed(seed)
     model = zoo.get(model_name, width, resolution, num_classes=2).module()
     t0 = time.perf_counter()
-    hist = train.fit(model, tr, va, epochs, seed=seed, progress=False, device=device)
+    hist = train.fit(model, tr, va, epochs, lr=lr, seed=seed, progress=False, device=device)
     return hist[-1]["val_accuracy"], time.perf_counter() - t0
 
 
@@ -160,6 +160,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-val", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default: %(default)s)")
     ap.add_argument("--difficulty", type=float, default=0.5)
     ap.add_argument("--skip", choices=("speed", "train", "probes"), action="append", default=[])
     ap.add_argument("--device", default="cpu", help="where the networks train: cpu, cuda or auto")
@@ -180,11 +181,12 @@ def main() -> None:
         for k in runs[0]:
             print(f"  {k:28s} {spread([r[k] for r in runs])}")
     if "train" not in a.skip:
-        print(f"{a.model}, same training ({a.n_train} images, {a.epochs} epochs, AdamW, batch 32), val accuracy:")
+        print(f"{a.model}, same training ({a.n_train} images, {a.epochs} epochs, AdamW lr {a.lr:g}, batch 32), "
+              "val accuracy:")
         res = {}
         for width, r in ((0.25, 32), (1.0, 64)):
             accs, secs = zip(*(trained_accuracy(a.model, s, width, r, a.n_train, a.n_val, a.epochs, a.difficulty,
-                                                a.device) for s in seeds))
+                                                a.device, a.lr) for s in seeds))
             res[(width, r)] = accs
             print(f"  {r:3d} px, width {width:4}:  {spread(list(accs))}   ({np.mean(secs):.0f} s per run)")
         gaps = [hi - lo for lo, hi in zip(res[(0.25, 32)], res[(1.0, 64)])]

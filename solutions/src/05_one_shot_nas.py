@@ -694,8 +694,9 @@ print(f"layer by layer at {RESOLUTION} px: best {plain.best.cost.macs / 1e6:.2f}
 #   --epochs 6 --n-train 3000 --out supernet.pt` trains the supernet of a space on the synthetic
 #   VWW with the same sandwich rule (it runs unchanged under `torchrun`, over several processes
 #   or machines). Set `CHECKPOINT = "supernet.pt"` in section 1 and run the lab again. Expect
-#   little from this size either: on the course machine that command took 12 minutes of one CPU
-#   core and left the largest subnet at 52.8% and the smallest at 52.0% on 500 validation images
+#   little from this size either: on the course machine (with version 8 of the synthetic set,
+#   whose faces were smaller than today's) that command took 12 minutes of one CPU core and left
+#   the largest subnet at 52.8% and the smallest at 52.0% on 500 validation images
 #   (its training loss had only begun to fall, 0.678 in the sixth epoch), and with it the lab's
 #   top candidates again fell back to the average on fresh images. A supernet whose scores rank
 #   subnets needs many more epochs and images than that; raise `--epochs` and `--n-train` as far
