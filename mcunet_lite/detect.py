@@ -281,10 +281,11 @@ def loss(outputs, boxes: list, labels: list, cfg: DetectorConfig, ignore_iou: fl
 
 # --------------------------------------------------------------------------------- decoding
 def decode(outputs: list[np.ndarray], cfg: DetectorConfig, score_threshold: float = 0.05,
-           iou_threshold: float = 0.45, max_det: int = 100) -> list[Detections]:
+           iou_threshold: float = 0.45, max_det: int = 100, pre_nms: int = 2000) -> list[Detections]:
     """Raw NHWC head maps (float: the graph's outputs, dequantized) -> detections per image, in
     input pixels: YOLOv3 boxes, score = objectness x class probability (each class on its own),
-    then per-class NMS keeping the `max_det` best."""
+    then per-class NMS over the `pre_nms` best candidates (bounding NMS's pairwise IoU memory at
+    low thresholds) keeping the `max_det` best."""
     import torch
     anchors = torch.as_tensor(_anchors(cfg))
     per_image: list[list] = [[] for _ in range(len(outputs[0]))]
@@ -300,6 +301,8 @@ def decode(outputs: list[np.ndarray], cfg: DetectorConfig, score_threshold: floa
     for parts in per_image:
         b = np.concatenate([q[0] for q in parts]).reshape(-1, 4)
         sc, lab = np.concatenate([q[1] for q in parts]), np.concatenate([q[2] for q in parts]).astype(np.int64)
+        top = np.argsort(-sc, kind="stable")[:pre_nms]
+        b, sc, lab = b[top], sc[top], lab[top]
         keep = nms(b, sc, lab, iou_threshold, max_det)
         out.append(Detections(b[keep], sc[keep], lab[keep]))
     return out

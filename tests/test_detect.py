@@ -105,6 +105,8 @@ def test_decoding_inverts_the_loss_targets(tiny):
     order = np.argsort(d.boxes[:, 0])
     assert np.allclose(d.boxes[order], boxes[np.argsort(boxes[:, 0])], atol=1e-6)
     assert d.labels[order].tolist() == labels[np.argsort(boxes[:, 0])].tolist() and (d.scores > 0.99).all()
+    top = detect.decode(raw, cfg, score_threshold=0.0, pre_nms=2)[0]    # only the 2 best candidates reach NMS
+    assert len(top.boxes) == 2 and np.allclose(np.sort(top.scores), np.sort(d.scores)[-2:])
     outs = [torch.tensor(r, dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_() for r in raw]
     total, parts = detect.loss(outs, [torch.tensor(boxes, dtype=torch.float32)], [torch.tensor(labels)], cfg)
     total.backward()
