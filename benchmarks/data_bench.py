@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=3000)
     ap.add_argument("--n-val", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default: %(default)s)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default: %(default)s)")
     ap.add_argument("--difficulty", type=float, default=0.5)
     ap.add_argument("--skip", choices=("speed", "train", "probes"), action="append", default=[])
     ap.add_argument("--device", default="cpu", help="where the networks train: cpu, cuda or auto")
