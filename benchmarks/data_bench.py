@@ -13,7 +13,7 @@ MobileNetV2 is not the default probe of learnability: depthwise networks learn t
 slowly at 64 px than ResNet-18 in the same short training, and well at 96 px and above, the
 resolutions the labs train them at.
 
-Run: python benchmarks/data_bench.py            (about 40 minutes on 2 cores; --device cuda trains on a GPU)
+Run: python benchmarks/data_bench.py            (about 30 minutes on 2 cores; --device cuda trains on a GPU)
      python benchmarks/data_bench.py --quick    (smaller sets, 1 seed: a few minutes)
 """
 from __future__ import annotations
