@@ -368,7 +368,8 @@ def load(source: str | Path, split: str = "val", resolution: int = 128, images: 
     WIDER Face folder, a COCO-style folder (annotations/instances_{split}.json + images/, as
     `write_coco` makes) or an instances JSON with its `images` folder."""
     if str(source) in ("synthetic", "synthetic-crowd"):
-        return synthetic(n, resolution, split, seed, difficulty, progress=progress, crowd=source == "synthetic-crowd")
+        return synthetic(n, resolution, split, seed, difficulty, progress=progress,
+                         crowd=str(source) == "synthetic-crowd")
     root = Path(source)
     if root.is_file() and root.suffix == ".json":
         if images is None:
