@@ -177,7 +177,8 @@ def cmd_nas_train(a: argparse.Namespace) -> None:
     from . import nas, supernet
     d = nas.synthetic_data(a.resolution, a.n_train, a.n_val, seed=a.seed, progress=True)
     net = supernet.Supernet(a.width, a.resolution)
-    history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed, device=a.device)
+    history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed, largest_epochs=a.largest_epochs,
+                             device=a.device)
     nas.save_supernet(net, a.out)
     accs = {name: supernet.accuracy(net, cfg, d.calib, d.val_x, d.val_y) for name, cfg in
             (("largest", supernet.largest(a.width, a.resolution)), ("smallest", supernet.smallest(a.width, a.resolution)))}
@@ -457,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--largest-epochs", type=int, default=0,
+                   help="first epochs (of --epochs) that train only the largest subnet, as OFA starts")
     p.add_argument("--n-train", type=int, default=3000, help="synthetic training images")
     p.add_argument("--n-val", type=int, default=500, help="synthetic validation images")
     p.add_argument("--seed", type=int, default=0)

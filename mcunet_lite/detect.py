@@ -338,7 +338,7 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from .train import pick_device, seed_everything
+    from .train import cosine_schedule, pick_device, seed_everything
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     dev = pick_device(device)
@@ -347,9 +347,7 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
     loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=collate,
                         generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = cosine_schedule(opt, epochs * len(loader), warmup)
     flips = torch.Generator().manual_seed(seed + 1)
     history = []
     for epoch in range(epochs):

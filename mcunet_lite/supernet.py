@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from . import search_space as ss
 from .errors import UserError
-from .train import _device_of, _loader, distributed, pick_device, seed_everything
+from .train import _device_of, _loader, cosine_schedule, distributed, pick_device, seed_everything
 from .zoo import Block, MBConvConfig, Stage
 
 
@@ -205,9 +205,12 @@ def sandwich(rng: random.Random, space: MBConvConfig, n_random: int = 2) -> list
 
 
 def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-          n_random: int = 2, progress: bool = True, device: str = "cpu") -> list[dict]:
+          n_random: int = 2, largest_epochs: int = 0, progress: bool = True, device: str = "cpu") -> list[dict]:
     """Sandwich-rule training (gradients of all sampled subnets summed per step), on `device`
-    (`train.pick_device`). Runs unchanged under torchrun: gradients are averaged across
+    (`train.pick_device`), after `largest_epochs` epochs (counted in `epochs`) that train only
+    the largest subnet, as Once-for-All's progressive shrinking starts from the full network (OFA
+    section 3.2): the shared weights learn the task with one subnet per step before every
+    subnet must share them. Runs unchanged under torchrun: gradients are averaged across
     processes (DDP) once per step."""
     from tqdm.auto import tqdm
     dev = pick_device(device)
@@ -218,7 +221,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
     loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
     steps = epochs * len(loader)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
+    sched = cosine_schedule(opt, steps, warmup=steps // 10)
     rng, history = random.Random(seed), []
     for epoch in range(epochs):
         loader.sampler.set_epoch(epoch)
@@ -227,7 +230,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
                          leave=False):
             x, y = x.to(dev), y.to(dev)
             opt.zero_grad(set_to_none=True)
-            subnets = sandwich(rng, net.space, n_random)
+            subnets = [net.space] if epoch < largest_epochs else sandwich(rng, net.space, n_random)
             for i, cfg in enumerate(subnets):
                 net.set_active(cfg)
                 if world > 1 and i < len(subnets) - 1:

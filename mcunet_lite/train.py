@@ -98,6 +98,14 @@ def evaluate(model, ds, batch_size: int = 256) -> dict[str, float]:
     return {"accuracy": correct / max(n, 1), "loss": loss / max(n, 1), "n": int(n)}
 
 
+def cosine_schedule(opt: torch.optim.Optimizer, steps: int, warmup: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate: `warmup` steps of linear warm-up, times a cosine decay to zero over `steps`.
+    Any number of steps works, even one (unlike OneCycleLR, which needs a few)."""
+    steps, warmup = max(steps, 1), max(warmup, 1)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+
+
 def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr: float = 3e-3,
         weight_decay: float = 1e-4, seed: int = 0, checkpoint: str | Path | None = None,
         meta: dict[str, Any] | None = None, progress: bool = True, device: str = "cpu") -> list[dict[str, float]]:
@@ -118,8 +126,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    sched = cosine_schedule(opt, epochs * len(loader))
     flips = torch.Generator().manual_seed(seed * 1000 + rank)
     history: list[dict[str, float]] = []
     for epoch in range(epochs):

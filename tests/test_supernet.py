@@ -121,3 +121,28 @@ def test_supernet_trains_unchanged_under_torchrun(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
     assert sorted(d["rank"] for d in lines) == [0, 1] and all(d["same"] for d in lines)
+
+
+def _random_images(n: int):
+    from mcunet_lite.data import VWW
+    x = torch.randint(0, 255, (n, 32, 32, 3), dtype=torch.uint8).numpy()
+    return VWW([i % 2 for i in range(n)], 32, "synthetic", "pyvww", "train", pixels=x)
+
+
+@pytest.mark.parametrize("n_images", [8, 160])  # 1 and 10 steps: OneCycleLR divided by zero at 10
+def test_supernet_trains_for_any_number_of_steps(n_images):
+    history = sn.train(sn.Supernet(0.2, 32), _random_images(n_images), epochs=1, batch_size=16, progress=False)
+    assert len(history) == 1 and torch.isfinite(torch.tensor(history[0]["loss"]))
+
+
+@pytest.mark.parametrize("largest_epochs", [0, 1])
+def test_largest_first_epochs_train_only_the_full_network(largest_epochs):
+    """The kernel transforms of the searched stages serve only kernels below 7, which the largest
+    subnet never uses (the fixed first block always has kernel 3)."""
+    torch.manual_seed(0)
+    net = sn.Supernet(0.2, 32)
+    sn.train(net, _random_images(32), epochs=1, batch_size=16, largest_epochs=largest_epochs, progress=False)
+    transforms = [t for m in net.stages[1:].modules() if isinstance(m, sn.ElasticDepthwise)
+                  for t in m.transforms.values()]
+    unchanged = all(torch.equal(t, torch.eye(len(t))) for t in transforms)
+    assert unchanged == (largest_epochs == 1)
