@@ -6,18 +6,21 @@ Under one SRAM / Flash budget, three networks are trained from scratch with the 
 2. TinyNAS: stage 1 picks the (width, resolution) space, its supernet is trained once, evolution
    (fitness: supernet accuracy after BatchNorm recalibration, on validation images the final
    scores do not use) picks a subnet under the budget;
-3. the same with patch-based inference counted (MCUNetV2's joint search): a larger space fits.
+3. the same with patch-based inference counted (MCUNetV2's joint search): a larger space fits;
+and, as a control, a random subnet of the space stage 1 chose (one per seed; the row shows mean
+costs): the gap between it and TinyNAS is what the supernet and the evolution add.
 The architecture is what differs: the winners are trained from scratch like the baseline, so the
 supernet's extra compute does not leak into the comparison.
 
 Every unit of work (a search, a training run) is cached as JSON under
 `$MCUNET_LITE_CACHE/nas_codesign/`, keyed by its settings: an interrupted run resumes, and runs of
 different parts in parallel processes (`--only`) meet in one table.
-Run: python benchmarks/nas_codesign.py [--seeds 0 1 2] [--sram 96] [--flash 512] [--only mbv2 layer patch]
+Run: python benchmarks/nas_codesign.py [--seeds 0 1 2] [--sram 96] [--flash 512] [--only mbv2 random layer patch]
 """
 import argparse
 import hashlib
 import json
+import random
 import statistics
 import time
 from typing import Callable
@@ -32,7 +35,8 @@ from mcunet_lite.schedule import lower_bound
 
 WIDTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RESOLUTIONS = (48, 64, 80, 96, 112, 128)
-NAMES = {"mbv2": "MobileNetV2 scaled to fit", "layer": "TinyNAS (layer by layer)", "patch": "TinyNAS + patch (MCUNetV2)"}
+NAMES = {"mbv2": "MobileNetV2 scaled to fit", "random": "random subnet of TinyNAS space",
+         "layer": "TinyNAS (layer by layer)", "patch": "TinyNAS + patch (MCUNetV2)"}
 
 
 def cached(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
@@ -70,7 +74,8 @@ def search(limits: evo.Limits, patch_based: bool, args) -> dict:
     d.val_x, d.val_y = d.val_x[args.n_val:], d.val_y[args.n_val:]  # the final scores use the first n_val
     torch.manual_seed(0)
     net = supernet.Supernet(w, r)
-    history = supernet.train(net, d.train, args.supernet_epochs, progress=False, device=args.device)
+    history = supernet.train(net, d.train, args.supernet_epochs, largest_epochs=args.largest_epochs, progress=False,
+                             device=args.device)
     t1 = time.perf_counter()
     result = nas.search(net, d, limits, patch_based, population=args.population, parents=args.parents,
                         mutations=args.population // 2, crossovers=args.population // 2,
@@ -81,6 +86,15 @@ def search(limits: evo.Limits, patch_based: bool, args) -> dict:
             "space": [w, r], "space_fit_fraction": choice.best.fit_fraction, "supernet_loss": history[-1]["loss"],
             "best_per_generation": result.history, "evaluated": result.evaluated,
             "supernet_seconds": t1 - t0, "search_seconds": time.perf_counter() - t1}
+
+
+def random_subnet(space: list, limits: evo.Limits, seed: int) -> zoo.MBConvConfig:
+    """A random subnet of the (width, resolution) space within the limits: the control that shows
+    what the evolution adds to stage 1."""
+    rng = random.Random(seed)
+    while not evo.fits(c := evo.Candidate(search_space.sample(rng, *space)), limits):
+        pass
+    return c.cfg
 
 
 def train_eval(cfg: zoo.MBConvConfig, seed: int, args) -> dict:
@@ -107,6 +121,7 @@ def main() -> None:
     ap.add_argument("--n-search-val", type=int, default=500, help="other validation images, the search's fitness")
     ap.add_argument("--n-supernet", type=int, default=3000, help="supernet training images")
     ap.add_argument("--supernet-epochs", type=int, default=3)
+    ap.add_argument("--largest-epochs", type=int, default=0, help="first supernet epochs that train only the largest")
     ap.add_argument("--space-samples", type=int, default=200, help="subnets sampled per space in stage 1")
     ap.add_argument("--population", type=int, default=20)
     ap.add_argument("--parents", type=int, default=5)
@@ -117,12 +132,18 @@ def main() -> None:
     recipe = {k: getattr(args, k) for k in ("epochs", "lr", "n_train", "n_val")}
     search_settings = {"sram": limits.sram, "flash": limits.flash, "widths": WIDTHS, "resolutions": RESOLUTIONS,
                        **{k: getattr(args, k) for k in ("n_val", "n_search_val", "n_supernet", "supernet_epochs",
-                                                        "space_samples", "population", "parents", "generations")}}
+                                                        "largest_epochs", "space_samples", "population", "parents",
+                                                        "generations")}}
     nets = {}
     for part in args.only:
         if part == "mbv2":
             cfg = scaled_mbv2(limits)
-            nets[part] = (cfg, cost(cfg))
+            nets[part] = ([cfg] * len(args.seeds), cost(cfg))
+        elif part == "random":
+            s = cached("search", {**search_settings, "patch": False}, lambda: search(limits, False, args))
+            cfgs = [random_subnet(s["space"], limits, seed) for seed in args.seeds]
+            nets[part] = (cfgs, {k: statistics.mean(cost(c)[k] for c in cfgs) for k in ("sram", "flash", "macs")}
+                          | {"patch": None})
         else:
             s = cached("search", {**search_settings, "patch": part == "patch"},
                        lambda: search(limits, part == "patch", args))
@@ -130,22 +151,23 @@ def main() -> None:
                   f"subnets fit), supernet {s['supernet_seconds']:.0f} s, search {s['search_seconds']:.0f} s over "
                   f"{s['evaluated']} subnets, best supernet accuracy per generation "
                   f"{' '.join(f'{a:.3f}' for a in s['best_per_generation'])}", flush=True)
-            nets[part] = (zoo.MBConvConfig.from_dict(s["config"]), s)
+            nets[part] = ([zoo.MBConvConfig.from_dict(s["config"])] * len(args.seeds), s)
     accs = {part: [] for part in nets}
-    for seed in args.seeds:
-        for part, (cfg, _) in nets.items():
+    for i, seed in enumerate(args.seeds):
+        for part, (cfgs, _) in nets.items():
+            cfg = cfgs[i]
             r = cached("train", {**recipe, "config": cfg.to_dict(), "seed": seed}, lambda: train_eval(cfg, seed, args))
             accs[part].append(r["accuracy"])
             print(f"  {NAMES[part]} seed {seed}: {r['accuracy']:.3f} ({r['seconds']:.0f} s)", flush=True)
     print(f"\nbudget {args.sram:g} kB SRAM, {args.flash:g} kB Flash; synthetic VWW v{data.VERSION}; every network "
           f"trained from scratch: {args.n_train} images, {args.epochs} epochs, lr {args.lr:g}; accuracy on "
           f"{args.n_val} validation images, seeds {' '.join(map(str, args.seeds))}")
-    print(f"{'network':28s} {'width':>5s} {'res':>4s} {'SRAM':>9s} {'Flash':>9s} {'MACs':>7s} {'patch':>7s}  accuracy")
-    for part, (cfg, c) in nets.items():
-        a = accs[part]
+    print(f"{'network':30s} {'width':>5s} {'res':>4s} {'SRAM':>9s} {'Flash':>9s} {'MACs':>7s} {'patch':>7s}  accuracy")
+    for part, (cfgs, c) in nets.items():
+        a, cfg = accs[part], cfgs[0]
         spread = statistics.pstdev(a) if len(a) > 1 else 0.0
         patch = f"{c['patch'][0]}/{c['patch'][1]}x{c['patch'][1]}" if c["patch"] else "-"
-        print(f"{NAMES[part]:28s} {cfg.width:5g} {cfg.resolution:4d} {c['sram'] / 1024:6.1f} kB {c['flash'] / 1024:6.1f} kB "
+        print(f"{NAMES[part]:30s} {cfg.width:5g} {cfg.resolution:4d} {c['sram'] / 1024:6.1f} kB {c['flash'] / 1024:6.1f} kB "
               f"{c['macs'] / 1e6:6.1f}M {patch:>7s}  {statistics.mean(a):.3f} +- {spread:.3f} "
               f"({', '.join(f'{x:.3f}' for x in a)})")
 
