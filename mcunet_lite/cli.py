@@ -200,7 +200,7 @@ def cmd_nas_search(a: argparse.Namespace) -> None:
             print(f"stage 1: width {width}, resolution {resolution}", file=sys.stderr)
         net = supernet.Supernet(width, resolution)
         supernet.train(net, nas.synthetic_data(resolution, a.n_train, a.n_val, seed=a.seed).train, a.epochs,
-                       seed=a.seed)
+                       seed=a.seed, largest_epochs=a.largest_epochs)
     d = nas.synthetic_data(net.space.resolution, a.n_train, a.n_val, seed=a.seed)
     result = nas.search(net, d, limits, a.patch, a.seed, population=a.population, parents=a.parents,
                         mutations=a.mutations, crossovers=a.crossovers, generations=a.generations)
@@ -477,6 +477,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, help="space resolution when training a supernet here")
     p.add_argument("--space-samples", type=int, default=100, help="stage-1 samples per space")
     p.add_argument("--epochs", type=int, default=3, help="supernet epochs when training one here")
+    p.add_argument("--largest-epochs", type=int, default=0,
+                   help="first supernet epochs (of --epochs) that train only the largest subnet, as OFA starts")
     p.add_argument("--n-train", type=int, default=3000)
     p.add_argument("--n-val", type=int, default=500)
     p.add_argument("--population", type=int, default=100)

@@ -45,3 +45,30 @@ def test_demo_writes_report(tmp_path):
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "d" / "report.md").read_text()
     assert "1372" in report and (tmp_path / "d" / "mbv2_block_memory.png").stat().st_size > 10_000
+
+
+def test_nas_space_json_picks_the_space_with_most_macs_among_fitting():
+    r = cli("nas", "space", "--sram", "96", "--flash", "512", "--samples", "20", "--widths", "0.3", "0.5",
+            "--resolutions", "64", "96", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    usable = [s for s in d["spaces"] if s["fit_fraction"] >= 0.05]
+    assert len(d["spaces"]) == 4 and d["evaluations_per_second"] > 0
+    best = max(usable, key=lambda s: s["mean_macs"])
+    assert (d["width"], d["resolution"]) == (best["width"], best["resolution"])
+
+
+def test_nas_train_supernet_then_search_within_the_limits(tmp_path):
+    out = tmp_path / "supernet.pt"
+    r = cli("nas", "train-supernet", "--width", "0.2", "--resolution", "32", "--epochs", "2", "--largest-epochs", "1",
+            "--n-train", "64", "--n-val", "32", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and set(json.loads(r.stdout)["val_accuracy"]) == {"largest", "smallest"}
+    r = cli("nas", "search", "--supernet", str(out), "--sram", "24", "--flash", "512", "--population", "4",
+            "--parents", "2", "--mutations", "2", "--crossovers", "2", "--generations", "1", "--n-train", "64",
+            "--n-val", "32", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["sram_bytes"] <= 24 * 1024 and d["config"]["resolution"] == 32 and len(d["best_per_generation"]) == 2
+    r = cli("nas", "search", "--supernet", str(tmp_path / "missing.pt"))
+    assert r.returncode == 2 and "cannot load supernet" in r.stderr and "Traceback" not in r.stderr
