@@ -18,6 +18,7 @@ different parts in parallel processes (`--only`) meet in one table.
 Run: python benchmarks/nas_codesign.py [--seeds 0 1 2] [--sram 96] [--flash 512] [--only mbv2 random layer patch]
 """
 import argparse
+import dataclasses
 import hashlib
 import json
 import random
@@ -32,8 +33,6 @@ from mcunet_lite import data, nas, search_space, supernet, train, zoo
 from mcunet_lite import evolution as evo
 from mcunet_lite.patch import plan as patch_plan
 from mcunet_lite.patch import split_after_block
-from mcunet_lite.profile import profile
-from mcunet_lite.schedule import lower_bound
 
 WIDTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 RESOLUTIONS = (48, 64, 80, 96, 112, 128)
@@ -54,9 +53,8 @@ def cached(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
 
 
 def cost(cfg: zoo.MBConvConfig) -> dict:
-    """SRAM (scheduler lower bound), Flash and MACs of a zoo config."""
-    g = cfg.graph()
-    return {"sram": lower_bound(g), "flash": profile(g).flash_bytes, "macs": profile(g).macs, "patch": None}
+    """SRAM (layer by layer), Flash and MACs of a zoo config, as the search counts them."""
+    return dataclasses.asdict(search_space.cost(cfg))
 
 
 def scaled_mbv2(limits: evo.Limits) -> zoo.MBConvConfig:
@@ -90,13 +88,13 @@ def search(limits: evo.Limits, patch_based: bool, args) -> dict:
             "supernet_seconds": t1 - t0, "search_seconds": time.perf_counter() - t1}
 
 
-def random_subnet(space: list, limits: evo.Limits, seed: int) -> zoo.MBConvConfig:
+def random_subnet(space: list, limits: evo.Limits, seed: int) -> evo.Candidate:
     """A random subnet of the (width, resolution) space within the limits: the control that shows
     what the evolution adds to stage 1."""
     rng = random.Random(seed)
     while not evo.fits(c := evo.Candidate(search_space.sample(rng, *space)), limits):
         pass
-    return c.cfg
+    return c
 
 
 def train_eval(cfg: zoo.MBConvConfig, seed: int, args) -> dict:
@@ -143,9 +141,9 @@ def main() -> None:
             nets[part] = ([cfg] * len(args.seeds), cost(cfg))
         elif part == "random":
             s = cached("search", {**search_settings, "patch": False}, lambda: search(limits, False, args))
-            cfgs = [random_subnet(s["space"], limits, seed) for seed in args.seeds]
-            nets[part] = (cfgs, {k: statistics.mean(cost(c)[k] for c in cfgs) for k in ("sram", "flash", "macs")}
-                          | {"patch": None})
+            picks = [random_subnet(s["space"], limits, seed) for seed in args.seeds]
+            nets[part] = ([c.cfg for c in picks], {k: statistics.mean(getattr(c.cost, k) for c in picks)
+                                                   for k in ("sram", "flash", "macs")} | {"patch": None})
         else:
             s = cached("search", {**search_settings, "patch": part == "patch"},
                        lambda: search(limits, part == "patch", args))
