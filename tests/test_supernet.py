@@ -105,7 +105,8 @@ sn.train(net, ds, epochs=1, batch_size=8, progress=False)
 flat = torch.cat([p.detach().flatten() for p in net.parameters()])
 out = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
 dist.all_gather(out, flat)
-print(json.dumps({"rank": dist.get_rank(), "same": bool(torch.equal(out[0], out[1]))}))
+with open(f"{sys.argv[1]}/rank{dist.get_rank()}.json", "w") as f:  # own file: the ranks' stdout interleaves
+    json.dump({"rank": dist.get_rank(), "same": bool(torch.equal(out[0], out[1]))}, f)
 """
 
 
@@ -116,11 +117,11 @@ def test_supernet_trains_unchanged_under_torchrun(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-                        str(script)], capture_output=True, text=True, timeout=600,
+                        str(script), str(tmp_path)], capture_output=True, text=True, timeout=600,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
-    lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
-    assert sorted(d["rank"] for d in lines) == [0, 1] and all(d["same"] for d in lines)
+    ranks = [json.loads(f.read_text()) for f in sorted(tmp_path.glob("rank*.json"))]
+    assert [d["rank"] for d in ranks] == [0, 1] and all(d["same"] for d in ranks)
 
 
 def _random_images(n: int):
