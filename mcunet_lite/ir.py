@@ -12,8 +12,8 @@ and, later, `.tflite` files.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Callable
 
 import numpy as np
@@ -52,13 +52,10 @@ class Tensor:
     data: np.ndarray | None = None
     quant: Quant | None = None
 
-    @cached_property
+    @property
     def size(self) -> int:
-        """Number of elements (shapes are fixed once a tensor exists)."""
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        """Number of elements."""
+        return math.prod(self.shape)
 
 
 @dataclass

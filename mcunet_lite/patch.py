@@ -13,6 +13,7 @@ patch by patch too (from the camera or Flash), so only the input patch counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Iterator
 
 import numpy as np
 
@@ -151,18 +152,22 @@ def validate_split(g: Graph, split_op: int) -> str:
     return out
 
 
-def split_after_block(g: Graph, k: int) -> int:
-    """Op index ending the stem and the first `k` numbered blocks ('blocks.0' .. 'blocks.{k-1}')."""
-    numbered: list[str] = []
-    last = {}
+def block_ends(g: Graph) -> list[int]:
+    """Op index ending the stem and each numbered block ('blocks.0', 'blocks.1', ...), in order."""
+    ends: dict[str, int] = {}
     for i, op in enumerate(g.ops):
         b = block_of(op.name)
-        if any(p.isdigit() for p in b.split(".")) and b not in numbered:
-            numbered.append(b)
-        last[b] = i
-    if not 1 <= k <= len(numbered) - 1:
-        raise UserError(f"--split-block {k}: the model has {len(numbered)} blocks; use 1..{len(numbered) - 1}")
-    return last[numbered[k - 1]]
+        if b.rpartition(".")[2].isdigit():  # block_of ends a numbered block's name at its number
+            ends[b] = i
+    return list(ends.values())
+
+
+def split_after_block(g: Graph, k: int) -> int:
+    """Op index ending the stem and the first `k` numbered blocks ('blocks.0' .. 'blocks.{k-1}')."""
+    ends = block_ends(g)
+    if not 1 <= k <= len(ends) - 1:
+        raise UserError(f"--split-block {k}: the model has {len(ends)} blocks; use 1..{len(ends) - 1}")
+    return ends[k - 1]
 
 
 def _macs(g: Graph, stage: list[Op], regions: list[dict[str, Region]]) -> int:
@@ -179,18 +184,31 @@ def _patch_sizes(g: Graph, out: str, regions: list[dict[str, Region]], nbytes: d
     return sizes
 
 
-def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
-    """Peak SRAM of uniform patch-based inference from lower bounds only (no allocation, no MACs):
-    the fast path the NAS evaluates for thousands of subnets (`plan` gives the same figure when
-    the best allocator reaches the bound, as it does on these networks)."""
+def stage_peaks(g: Graph, split_op: int, grids: list[int], nbytes: dict[str, int] | None = None) -> Iterator[int]:
+    """Peak SRAM of the patch stage (one uniform patch's lower bound plus the stage-output buffer)
+    for each grid in turn, from lower bounds only (no allocation, no MACs): the fast path the NAS
+    evaluates for thousands of subnets. The split is checked once; a caller may stop early."""
     out = validate_split(g, split_op)
+    nbytes = nbytes or activation_bytes(g)
     _, h, w, _ = g.shape(out)
-    stage = g.ops[:split_op + 1]
-    largest = max(tiles(h, w, grid), key=_area)
-    regions = [trace(g, stage, out, largest, clip=False)]
-    nbytes = activation_bytes(g)
-    patch_lb = schedule.lower_bound(_sub(g, stage, [g.inputs[0]], [out]), sizes=_patch_sizes(g, out, regions, nbytes))
-    return max(patch_lb + nbytes[out], schedule.lower_bound(_sub(g, g.ops[split_op + 1:], [out], g.outputs)))
+    stage = _sub(g, g.ops[:split_op + 1], [g.inputs[0]], [out])
+    for n in grids:
+        regions = [trace(g, stage.ops, out, max(tiles(h, w, n), key=_area), clip=False)]
+        patch_bytes = {**nbytes, **_patch_sizes(g, out, regions, nbytes)}
+        yield max(schedule.live_bytes(stage, nbytes=patch_bytes)) + nbytes[out]
+
+
+def rest_bound(live: list[int], split_op: int) -> int:
+    """Lower bound of the layer-by-layer rest after a split, read off the whole graph's live bytes
+    (`schedule.live_bytes`): one tensor crosses the split and nothing else lives after it, so a
+    search trying several splits of one graph plans it once."""
+    return max(live[split_op + 1:])
+
+
+def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
+    """Peak SRAM of uniform patch-based inference: the patch stage or the layer-by-layer rest.
+    `plan` gives the same figure when the best allocator reaches the bounds, as on these networks."""
+    return max(next(stage_peaks(g, split_op, [grid])), rest_bound(schedule.live_bytes(g), split_op))
 
 
 def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:

@@ -250,18 +250,26 @@ def memory_aware_order(g: Graph, beam: int = 16, nbytes: dict[str, int] | None =
 
 # ------------------------------------------------------------------------------------ planning
 def _layout(g: Graph, nbytes: dict[str, int], inplace: bool):
-    """In-place pairs, fused residuals, buffers and the lower bound of `g` in its own order."""
+    """In-place pairs, fused residuals, buffers and the bytes live at each op of `g` in its own order."""
     life = lifetimes(g)
     fused = [(r, y, g.ops[i].output) for i, r, y in fused_residuals(g, nbytes, life)] if inplace else []
     pairs = (inplace_pairs(g, nbytes, life) if inplace else []) + [(r, y) for r, y, _ in fused]
     buffers = _buffers(g, pairs, nbytes, life)
-    return pairs, fused, buffers, max(_live_sums(buffers, len(g.ops)))
+    return pairs, fused, buffers, _live_sums(buffers, len(g.ops))
 
 
-def lower_bound(g: Graph, inplace: bool = True, sizes: dict[str, int] | None = None) -> int:
+def live_bytes(g: Graph, inplace: bool = True, nbytes: dict[str, int] | None = None) -> list[int]:
+    """Bytes of buffers live at each op of `g` in its own order (in-place pairs counted once);
+    `nbytes` gives every activation's bytes (default: whole tensors; the patch planner gives one
+    patch's regions). Its maximum is the lower bound; after a cut where one tensor crosses, the
+    tail's bound is the maximum over the tail's ops (nothing else lives there)."""
+    return _layout(g, nbytes or activation_bytes(g), inplace)[3]
+
+
+def lower_bound(g: Graph, inplace: bool = True) -> int:
     """The arena no allocator can beat for `g` in its own order: the largest total of buffers live
-    at one op (in-place pairs counted once). Fast: what the NAS checks for thousands of subnets."""
-    return _layout(g, {**activation_bytes(g), **(sizes or {})}, inplace)[3]
+    at one op. Fast: what the NAS checks for thousands of subnets."""
+    return max(live_bytes(g, inplace))
 
 
 def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True,
@@ -280,7 +288,8 @@ def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool 
         if order != list(range(len(g.ops))):
             candidates.append(_reordered(g, order))
     layouts = [(h, *_layout(h, nbytes, inplace)) for h in candidates]
-    h, pairs, fused, buffers, lb = min(layouts, key=lambda layout: layout[4])
+    h, pairs, fused, buffers, live = min(layouts, key=lambda layout: max(layout[4]))
+    lb = max(live)
     arena = _allocate(buffers, allocator, lb)
     tensors = {t: Placement(t, b.offset, size, first, last) for b in buffers for t, first, last, size in b.segments}
     scratch = [kernel_scratch_bytes(h, i, pairs) for i in range(len(h.ops))]

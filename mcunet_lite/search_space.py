@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from . import patch
 from . import schedule
 from .errors import UserError
-from .profile import op_macs, op_weights
+from .profile import activation_bytes, op_macs, op_weights
 from .zoo import Block, MBConvConfig, Stage
 
 KERNELS, EXPANDS, DEPTHS = (3, 5, 7), (3, 4, 6), (2, 3, 4)
@@ -53,17 +53,25 @@ def cost(cfg: MBConvConfig, patch_based: bool = False) -> Cost:
     (int8 weights, int32 biases) and MACs; with `patch_based`, SRAM is the best of a few
     (split, grid) choices of MCUNetV2's patch-based inference."""
     g = cfg.graph()
+    nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)
     macs = sum(op_macs(g, op) for op in g.ops)
-    sram, choice = schedule.lower_bound(g), None
+    live = schedule.live_bytes(g, nbytes=nbytes)
+    sram, choice = max(live), None
     if patch_based:
+        ends = patch.block_ends(g)
         for k in PATCH_SPLIT_BLOCKS:
-            split = patch.split_after_block(g, k)
+            split = ends[k - 1]
+            rest = patch.rest_bound(live, split)
+            if rest >= sram:
+                continue  # the layer-by-layer rest alone needs as much: no grid helps
             _, h, w, _ = g.shape(g.ops[split].output)
-            for n in (n for n in PATCH_GRIDS if n <= min(h, w)):
-                peak = patch.peak_bytes(g, split, n)
-                if peak < sram:
-                    sram, choice = peak, (k, n)
+            grids = [n for n in PATCH_GRIDS if n <= min(h, w)]
+            for n, peak in zip(grids, patch.stage_peaks(g, split, grids, nbytes)):
+                if max(peak, rest) < sram:
+                    sram, choice = max(peak, rest), (k, n)
+                if peak <= rest:
+                    break  # the rest is the peak now: finer grids only recompute more
     return Cost(sram, flash, macs, choice)
 
 

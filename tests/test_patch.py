@@ -5,10 +5,11 @@ import torch
 from hypothesis import given, settings
 
 from graphs import random_graphs
-from mcunet_lite import floatref, zoo
+from mcunet_lite import floatref, schedule, zoo
 from mcunet_lite import patch as P
 from mcunet_lite.errors import UserError
 from mcunet_lite.from_torch import from_torch
+from mcunet_lite.ir import Graph
 
 
 def test_mbv2_224_matches_mcunetv2_figures():
@@ -58,6 +59,28 @@ def test_random_graphs_patch_equals_layer_by_layer(g):
         _, h, w, _ = g.shape(g.ops[split].output)
         for n in {1, min(h, w, 2), min(h, w, 3)}:
             np.testing.assert_allclose(P.run_float(P.plan(g, split, n), x)[0], ref, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,res", [("mbv2", 144), ("mcunet", 160)])
+def test_fast_peak_is_the_planned_peak(name, res):
+    """`peak_bytes` (lower bounds only, what the NAS calls) equals the full plan's peak on these
+    chains, where the best allocator reaches every bound."""
+    g = zoo.get(name, resolution=res).graph()
+    for k in (1, 2, 4, 6):
+        for n in (2, 3, 4):
+            split = P.split_after_block(g, k)
+            assert P.peak_bytes(g, split, n) == P.plan(g, split, n).peak_sram_bytes
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_graphs())
+def test_rest_bound_is_the_whole_graphs_live_bytes_after_the_split(g):
+    """One tensor crosses a valid split and nothing else lives after it, so the layer-by-layer
+    rest's lower bound can be read off the whole graph's live bytes (what the NAS relies on)."""
+    live = schedule.live_bytes(g)
+    for split in (i for i in range(len(g.ops) - 1) if _valid(g, i)):
+        rest = Graph(g.name, g.tensors, g.ops[split + 1:], [g.ops[split].output], g.outputs)
+        assert P.rest_bound(live, split) == schedule.lower_bound(rest)
 
 
 def _valid(g, i) -> bool:

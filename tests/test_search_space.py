@@ -37,6 +37,24 @@ def test_cost_is_what_the_deployment_tools_measure():
             assert patch.plan(g, patch.split_after_block(g, k), n).peak_sram_bytes == pc.sram
 
 
+def test_patch_choice_is_the_best_of_every_split_and_grid():
+    """`cost` skips splits whose layer-by-layer rest already needs as much and grids past the one
+    where the rest dominates; its answer must still be the exhaustive minimum (first on ties)."""
+    rng = random.Random(2)
+    for _ in range(6):
+        cfg = ss.sample(rng, rng.choice([0.3, 0.5, 0.8]), rng.choice([96, 144, 192]))
+        g = cfg.graph()
+        best, choice = schedule.lower_bound(g), None
+        for k in ss.PATCH_SPLIT_BLOCKS:
+            split = patch.split_after_block(g, k)
+            _, h, w, _ = g.shape(g.ops[split].output)
+            for n in (n for n in ss.PATCH_GRIDS if n <= min(h, w)):
+                if (peak := patch.peak_bytes(g, split, n)) < best:
+                    best, choice = peak, (k, n)
+        c = ss.cost(cfg, patch_based=True)
+        assert (c.sram, c.patch) == (best, choice)
+
+
 def test_optimise_picks_the_largest_mean_among_usable_spaces():
     choice = ss.optimise(256 * 1024, 1024 * 1024, (0.3, 0.5, 0.8), (96, 144), n=30)
     usable = [s for s in choice.spaces if s.fit_fraction >= 0.05]
