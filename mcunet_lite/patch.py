@@ -13,7 +13,8 @@ patch by patch too (from the camera or Flash), so only the input patch counts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -184,18 +185,24 @@ def _patch_sizes(g: Graph, out: str, regions: list[dict[str, Region]], nbytes: d
     return sizes
 
 
-def stage_peaks(g: Graph, split_op: int, grids: list[int], nbytes: dict[str, int] | None = None) -> Iterator[int]:
-    """Peak SRAM of the patch stage (one uniform patch's lower bound plus the stage-output buffer)
-    for each grid in turn, from lower bounds only (no allocation, no MACs): the fast path the NAS
-    evaluates for thousands of subnets. The split is checked once; a caller may stop early."""
+def stage_peaks(g: Graph, split_op: int, grids: list[int],
+                nbytes: dict[str, int] | None = None) -> Iterator[tuple[int, Callable[[], int]]]:
+    """For each grid in turn, the patch stage's peak SRAM (one uniform patch's lower bound plus the
+    stage-output buffer) as (floor, peak): `floor` is cheap (the buffer plus the largest patch
+    tensor, which is live at least while it is made) and `peak()` plans the patch's layout. The NAS
+    evaluates thousands of subnets this way and skips `peak()` where the floor already loses."""
     out = validate_split(g, split_op)
     nbytes = nbytes or activation_bytes(g)
     _, h, w, _ = g.shape(out)
     stage = _sub(g, g.ops[:split_op + 1], [g.inputs[0]], [out])
     for n in grids:
         regions = [trace(g, stage.ops, out, max(tiles(h, w, n), key=_area), clip=False)]
-        patch_bytes = {**nbytes, **_patch_sizes(g, out, regions, nbytes)}
-        yield max(schedule.live_bytes(stage, nbytes=patch_bytes)) + nbytes[out]
+        sizes = _patch_sizes(g, out, regions, nbytes)
+        yield max(sizes.values()) + nbytes[out], partial(_stage_peak, stage, {**nbytes, **sizes}, nbytes[out])
+
+
+def _stage_peak(stage: Graph, patch_bytes: dict[str, int], out_bytes: int) -> int:
+    return max(schedule.live_bytes(stage, nbytes=patch_bytes)) + out_bytes
 
 
 def rest_bound(live: list[int], split_op: int) -> int:
@@ -208,7 +215,8 @@ def rest_bound(live: list[int], split_op: int) -> int:
 def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
     """Peak SRAM of uniform patch-based inference: the patch stage or the layer-by-layer rest.
     `plan` gives the same figure when the best allocator reaches the bounds, as on these networks."""
-    return max(next(stage_peaks(g, split_op, [grid])), rest_bound(schedule.live_bytes(g), split_op))
+    _, peak = next(stage_peaks(g, split_op, [grid]))
+    return max(peak(), rest_bound(schedule.live_bytes(g), split_op))
 
 
 def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from . import patch
 from . import schedule
 from .errors import UserError
+from .ir import Graph
 from .profile import activation_bytes, op_macs, op_weights
 from .zoo import Block, MBConvConfig, Stage
 
@@ -57,22 +58,31 @@ def cost(cfg: MBConvConfig, patch_based: bool = False) -> Cost:
     flash = sum(op_weights(g, op)[1] for op in g.ops)
     macs = sum(op_macs(g, op) for op in g.ops)
     live = schedule.live_bytes(g, nbytes=nbytes)
-    sram, choice = max(live), None
-    if patch_based:
-        ends = patch.block_ends(g)
-        for k in PATCH_SPLIT_BLOCKS:
-            split = ends[k - 1]
-            rest = patch.rest_bound(live, split)
-            if rest >= sram:
-                continue  # the layer-by-layer rest alone needs as much: no grid helps
-            _, h, w, _ = g.shape(g.ops[split].output)
-            grids = [n for n in PATCH_GRIDS if n <= min(h, w)]
-            for n, peak in zip(grids, patch.stage_peaks(g, split, grids, nbytes)):
-                if max(peak, rest) < sram:
-                    sram, choice = max(peak, rest), (k, n)
-                if peak <= rest:
-                    break  # the rest is the peak now: finer grids only recompute more
+    sram, choice = _best_patch(g, live, nbytes) if patch_based else (max(live), None)
     return Cost(sram, flash, macs, choice)
+
+
+def _best_patch(g: Graph, live: list[int], nbytes: dict[str, int]) -> tuple[int, tuple[int, int] | None]:
+    """The smallest peak over (split block, grid) in PATCH_SPLIT_BLOCKS x PATCH_GRIDS, first on ties,
+    or the layer-by-layer peak with None when no patch plan is smaller. Work that cannot change
+    the answer is skipped, which makes patch-based evaluation several times faster."""
+    sram, choice, ends = max(live), None, patch.block_ends(g)
+    for k in PATCH_SPLIT_BLOCKS:
+        split = ends[k - 1]
+        rest = patch.rest_bound(live, split)
+        if rest >= sram:
+            continue  # the layer-by-layer rest alone needs as much: no grid helps
+        _, h, w, _ = g.shape(g.ops[split].output)
+        grids = [n for n in PATCH_GRIDS if n <= min(h, w)]
+        for n, (floor, stage_peak) in zip(grids, patch.stage_peaks(g, split, grids, nbytes)):
+            if floor >= sram:
+                continue  # this patch stage cannot beat the best so far
+            peak = stage_peak()
+            if max(peak, rest) < sram:
+                sram, choice = max(peak, rest), (k, n)
+            if peak <= rest:
+                break  # the rest is the peak now: finer grids only recompute more
+    return sram, choice
 
 
 @dataclass
