@@ -12,11 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import patch
-from . import schedule
 from . import search_space as ss
 from .errors import UserError
 from .zoo import Block, MBConvConfig
@@ -53,9 +52,9 @@ def evaluate_cost(c: Candidate) -> ss.Cost:
     g = c.cfg.graph()
     split = patch.split_after_block(g, c.patch[0])
     _, h, w, _ = g.shape(g.ops[split].output)
-    if c.patch[1] > min(h, w):
-        return ss.Cost(schedule.lower_bound(g), base.flash, base.macs, None)
-    return ss.Cost(patch.peak_bytes(g, split, c.patch[1]), base.flash, base.macs, c.patch)
+    if c.patch[1] > min(h, w):  # a grid finer than the stage output: runs layer by layer
+        return base
+    return replace(base, sram=patch.peak_bytes(g, split, c.patch[1]), patch=c.patch)
 
 
 def fits(c: Candidate, limits: Limits) -> bool:
