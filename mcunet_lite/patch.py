@@ -215,8 +215,9 @@ def rest_bound(live: list[int], split_op: int) -> int:
 def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
     """Peak SRAM of uniform patch-based inference: the patch stage or the layer-by-layer rest.
     `plan` gives the same figure when the best allocator reaches the bounds, as on these networks."""
-    _, peak = next(stage_peaks(g, split_op, [grid]))
-    return max(peak(), rest_bound(schedule.live_bytes(g), split_op))
+    nbytes = activation_bytes(g)
+    _, peak = next(stage_peaks(g, split_op, [grid], nbytes))
+    return max(peak(), rest_bound(schedule.live_bytes(g, nbytes=nbytes), split_op))
 
 
 def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:
