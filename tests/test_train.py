@@ -61,6 +61,30 @@ def test_checkpoint_round_trip(tmp_path):
         train.load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_resume_continues_exactly(tmp_path, monkeypatch):
+    """A run killed after epoch 1 and resumed ends with the weights and history of an uninterrupted one;
+    a checkpoint of other settings is refused."""
+    tr = _bright_vs_dark(96, 0)
+    whole = _model()
+    full = train.fit(whole, tr, epochs=3, batch_size=32, checkpoint=tmp_path / "a.pt", meta={}, progress=False)
+    save = train.save_checkpoint
+
+    def killed_after_first(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "save_checkpoint", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_model(), tr, epochs=3, batch_size=32, checkpoint=tmp_path / "b.pt", meta={}, progress=False)
+    monkeypatch.setattr(train, "save_checkpoint", save)
+    resumed = _model()
+    hist = train.fit(resumed, tr, epochs=3, batch_size=32, checkpoint=tmp_path / "b.pt", meta={}, progress=False,
+                     resume=True)
+    assert [h["train_loss"] for h in hist] == [h["train_loss"] for h in full]
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    with pytest.raises(UserError, match="another run"):
+        train.fit(_model(), tr, epochs=4, batch_size=32, checkpoint=tmp_path / "b.pt", progress=False, resume=True)
+
+
 def test_bad_training_arguments():
     with pytest.raises(UserError, match="epochs"):
         train.fit(_model(), _bright_vs_dark(8, 0), epochs=0, progress=False)
