@@ -305,7 +305,8 @@ def cmd_detect_train(a: argparse.Namespace) -> None:
     """Train the person / face detector (synthetic boxes by default) and report AP on validation."""
     from . import detect
     r = detect.train(a.resolution, a.backbone, a.width, a.epochs, a.batch_size, a.lr, a.n_train, a.n_val, a.seed,
-                     a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json, device=a.device)
+                     a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json, device=a.device,
+                     resume=a.resume)
     if a.json:
         print(json.dumps(r))
         return
@@ -600,6 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
     p.add_argument("--out", help="checkpoint file (weights, config with anchors, validation AP)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out "
+                   "(its training state is kept in OUT.resume after every epoch)")
     p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
     add_device_arg(p)
     p.set_defaults(func=cmd_detect_train)

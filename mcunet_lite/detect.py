@@ -330,27 +330,31 @@ def _flip(x, boxes: list, res: int, flip):
 
 def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_size: int = 32, lr: float = 3e-3,
         weight_decay: float = 1e-4, warmup: int = 100, seed: int = 0, progress: bool = True,
-        device: str = "cpu") -> list[dict]:
+        device: str = "cpu", checkpoint: str | Path | None = None, resume: bool = False) -> list[dict]:
     """Train in place (moved to `device`, see `train.pick_device`) with AdamW, `warmup` steps of
     linear warm-up then a cosine schedule, and random horizontal flips; one record (loss parts,
-    seconds) per epoch."""
+    seconds) per epoch. With `checkpoint`, the weights and training state are saved after every
+    epoch; with `resume` too, an interrupted run continues from there exactly (see `train.fit`)."""
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
-    from .train import cosine_schedule, pick_device, seed_everything
+    from .train import cosine_schedule, pick_device, restore, save_checkpoint, seed_everything, training_state
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     dev = pick_device(device)
     seed_everything(seed)
     model = model.to(dev, memory_format=torch.channels_last).train()
-    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=collate,
-                        generator=torch.Generator().manual_seed(seed))
+    order = torch.Generator().manual_seed(seed)
+    loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=order)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = cosine_schedule(opt, epochs * len(loader), warmup)
     flips = torch.Generator().manual_seed(seed + 1)
+    run = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "n_train": len(train_ds)}
     history = []
-    for epoch in range(epochs):
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        history = restore(checkpoint, model, opt, sched, [order, flips], run)
+    for epoch in range(len(history), epochs):
         t0, sums, n = time.perf_counter(), {}, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for x, boxes, labels in bar:
@@ -370,6 +374,8 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
         history.append(rec)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)")
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, {}, history, training_state(run, opt, sched, [order, flips]))
     model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
 
@@ -445,13 +451,22 @@ def load(path: str | Path):
     return model.eval(), cfg, ck["meta"]
 
 
+def resume_path(out: str | Path) -> Path:
+    """Where `train` keeps the per-epoch training state of the detector it will write to `out`."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
 def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, epochs: int = 10,
           batch_size: int = 32, lr: float = 3e-3, n_train: int = 4000, n_val: int = 500, seed: int = 0,
           difficulty: float = 0.5, data: str = "synthetic", val_data: str | None = None, images: str | None = None,
           mbconv: str | None = None, out: str | Path | None = None, progress: bool = True,
-          device: str = "cpu") -> dict[str, Any]:
+          device: str = "cpu", resume: bool = False) -> dict[str, Any]:
     """Build, train and evaluate a detector: the entry point of `detect train`. Anchors are
-    clustered from the training boxes; returns the final figures (AP, seconds, history)."""
+    clustered from the training boxes; returns the final figures (AP, seconds, history).
+
+    With `out`, training state is kept after every epoch in `resume_path(out)` (removed once `out`
+    is written); with `resume` too, an interrupted run continues from it."""
     import torch
 
     from . import detdata
@@ -461,14 +476,16 @@ def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, ep
     cfg = fit_anchors(cfg, train_ds)
     torch.manual_seed(seed)
     model = module(cfg)
-    t0 = time.perf_counter()
-    history = fit(model, cfg, train_ds, epochs, batch_size, lr, seed=seed, progress=progress, device=device)
-    seconds = time.perf_counter() - t0
+    partial = resume_path(out) if out is not None else None
+    history = fit(model, cfg, train_ds, epochs, batch_size, lr, seed=seed, progress=progress, device=device,
+                  checkpoint=partial, resume=resume)
+    seconds = sum(h["seconds"] for h in history)  # over every session of a resumed run
     ap = evaluate(model, cfg, val_ds)
     meta = {"data": str(data), "n_train": len(train_ds), "n_val": len(val_ds), "seed": seed, "difficulty": difficulty,
             "epochs": epochs, "train_seconds": seconds, "history": history, "val": ap}
     if out is not None:
         save(out, model, cfg, meta)
+        partial.unlink(missing_ok=True)
     return {"resolution": resolution, "backbone": cfg.backbone["model"], "width": cfg.backbone["width"],
             "anchors": cfg.anchors, **meta}
 

@@ -133,7 +133,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
     flips = torch.Generator().manual_seed(seed * 1000 + rank)
     history: list[dict[str, float]] = []
     if resume and checkpoint is not None and Path(checkpoint).exists():
-        history = _restore(checkpoint, model, opt, sched, flips, {"epochs": epochs, "seed": seed, "world": world})
+        history = restore(checkpoint, model, opt, sched, [flips], {"epochs": epochs, "seed": seed, "world": world})
     for epoch in range(len(history), epochs):
         loader.sampler.set_epoch(epoch)
         net.train()
@@ -167,8 +167,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
                        f"{rec['train_accuracy']:.3f}" + (f", val acc {rec['val_accuracy']:.3f}" if val_ds else "")
                        + f" ({rec['seconds']:.1f} s)")
         if checkpoint is not None and rank == 0:
-            state = {"epochs": epochs, "seed": seed, "world": world, "optimizer": opt.state_dict(),
-                     "schedule": sched.state_dict(), "flips": flips.get_state()}
+            state = training_state({"epochs": epochs, "seed": seed, "world": world}, opt, sched, [flips])
             save_checkpoint(checkpoint, model, meta or {}, history, state)
     model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
@@ -185,23 +184,31 @@ def save_checkpoint(path: str | Path, model, meta: dict[str, Any], history: list
     os.replace(tmp, path)
 
 
-def _restore(path: str | Path, model, opt, sched, flips: torch.Generator, run: dict[str, int]) -> list[dict]:
-    """Load a checkpoint's weights and training state into a run about to start; returns its history.
+def training_state(run: dict[str, Any], opt, sched, generators: list[torch.Generator]) -> dict[str, Any]:
+    """What a resumed run needs besides the weights: the run's settings (`run`), the optimizer and
+    schedule state, and the state of the random generators that drive augmentation or data order."""
+    return {**run, "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
+            "generators": [g.get_state() for g in generators]}
 
-    Refuses a checkpoint of a different run (epochs, seed, process count), whose schedule or data
-    order would differ, and one without training state (written before resuming existed)."""
+
+def restore(path: str | Path, model, opt, sched, generators: list[torch.Generator], run: dict[str, Any]) -> list[dict]:
+    """Load a checkpoint's weights and `training_state` into a run about to start; returns its history.
+
+    Refuses a checkpoint of a different run (epochs, seed, ...), whose schedule or data order would
+    differ, and one without training state (written before resuming existed)."""
     ck = torch.load(path, map_location="cpu", weights_only=True)
     state = ck.get("state")
     if state is None:
         raise UserError(f"checkpoint '{path}' holds no training state; it cannot be resumed (delete it to restart)")
-    theirs = {k: state[k] for k in run}
+    theirs = {k: state.get(k) for k in run}
     if theirs != run:
         raise UserError(f"checkpoint '{path}' is of another run ({theirs}, this one {run}); "
                         "resume with the same settings or delete it to restart")
     model.load_state_dict(ck["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["schedule"])
-    flips.set_state(state["flips"])
+    for g, st in zip(generators, state["generators"]):
+        g.set_state(st)
     return ck["history"]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from interrupt import kill_after_first_checkpoint
 from mcunet_lite import cli, deploy, detdata, detect, floatref, int8ref, patch, schedule
 from mcunet_lite.errors import UserError
 
@@ -134,6 +135,17 @@ def test_training_lowers_the_loss_and_checkpoints_round_trip(tmp_path):
     assert set(r["classes"]) == {"person", "face"} and 0 <= r["map"] <= 1
     with pytest.raises(UserError, match="cannot load detector checkpoint"):
         detect.load(tmp_path / "nope.pt")
+
+
+def test_train_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch):
+    """Killed after epoch 1, `detect.train(resume=True)` ends where an uninterrupted run ends."""
+    args = dict(resolution=48, epochs=3, batch_size=8, n_train=24, n_val=8, progress=False)
+    whole = detect.train(**args, out=tmp_path / "a.pt")
+    kill_after_first_checkpoint(monkeypatch, lambda: detect.train(**args, out=tmp_path / "b.pt"))
+    assert detect.resume_path(tmp_path / "b.pt").exists()
+    resumed = detect.train(**args, out=tmp_path / "b.pt", resume=True)
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
+    assert resumed["val"] == whole["val"] and not detect.resume_path(tmp_path / "b.pt").exists()
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from interrupt import kill_after_first_checkpoint
 from mcunet_lite import data, train, zoo
 from mcunet_lite.errors import UserError
 
@@ -67,15 +68,8 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
     tr = _bright_vs_dark(96, 0)
     whole = _model()
     full = train.fit(whole, tr, epochs=3, batch_size=32, checkpoint=tmp_path / "a.pt", meta={}, progress=False)
-    save = train.save_checkpoint
-
-    def killed_after_first(*args, **kwargs):
-        save(*args, **kwargs)
-        raise KeyboardInterrupt
-    monkeypatch.setattr(train, "save_checkpoint", killed_after_first)
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(_model(), tr, epochs=3, batch_size=32, checkpoint=tmp_path / "b.pt", meta={}, progress=False)
-    monkeypatch.setattr(train, "save_checkpoint", save)
+    kill_after_first_checkpoint(monkeypatch, lambda: train.fit(_model(), tr, epochs=3, batch_size=32,
+                                                               checkpoint=tmp_path / "b.pt", meta={}, progress=False))
     resumed = _model()
     hist = train.fit(resumed, tr, epochs=3, batch_size=32, checkpoint=tmp_path / "b.pt", meta={}, progress=False,
                      resume=True)
