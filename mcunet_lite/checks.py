@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from . import deploy, int8ref, patch, quant, schedule, search_space, zoo
+from . import deploy, int8ref, patch, plain, quant, sandbox, schedule, search_space, zoo
 from . import fixedpoint as fp
 from . import profile as prof
 from .ir import Graph, Op
@@ -30,42 +30,72 @@ Case = tuple[str, tuple, Any]  # (description of the input, arguments, expected 
 
 @dataclass
 class Exercise:
-    """One graded exercise: the function the student writes and the cases that score it."""
+    """One graded exercise: the function the student writes, the cases that score it, and its
+    twins: the library functions that compute its answer, which the student's function may not call.
+    `view(args, result)` runs beside the student's code and turns a result that is an object (or
+    what the call did to its arguments) into plain data; `normalise` shapes that data for comparison."""
 
     id: str
     function: str
     points: float
     cases: Callable[[random.Random], Iterable[Case]]
     normalise: Callable[[Any], Any] = lambda v: v
+    twins: tuple[str, ...] = ()
+    view: Callable[[tuple, Any], Any] | None = None
 
 
-def _verdict(ex: Exercise, ns: dict) -> str | None:
-    """None when every case passes, else the feedback for the first failure."""
-    fn = ns.get(ex.function)
-    if not callable(fn):
+def cases(ex: Exercise, seed: int) -> Iterable[Case]:
+    """The exercise's cases for one grading run: fresh for every seed, the same for the same seed."""
+    return ex.cases(random.Random(f"{seed}:{ex.id}"))
+
+
+def _same(expected: Any, got: Any) -> bool:
+    """`expected == got`, asked of the expected side (the grader's own value or property); a result
+    that cannot be compared (an array against a number) is not equal."""
+    try:
+        same = expected == got
+        return bool(same) if isinstance(same, (bool, np.bool_)) else False
+    except Exception:  # e.g. comparing arrays of different shapes
+        return False
+
+
+def judge(ex: Exercise, label: str, reply: dict, expected: Any) -> str | None:
+    """None when the student's reply to one case is right, else the feedback: which input, what was
+    expected, what came back. `reply` is plain data (see `sandbox.call`)."""
+    if reply.get("missing"):
         return f"`{ex.function}` is not defined: run its cell, and keep its name as given"
-    if (getattr(fn, "__module__", None) or "").startswith("mcunet_lite"):
-        return f"`{ex.function}` is the library's own {fn.__module__}.{fn.__name__}: write your own"
-    for label, args, expected in ex.cases(random.Random(ex.id)):
-        try:
-            raw = fn(*args)
-        except NotImplementedError:
-            return "not implemented yet (it raises NotImplementedError)"
-        except Exception as e:  # the student's code may raise anything; report it
-            return f"{ex.function}({label}) raised {type(e).__name__}: {e}"
-        try:
-            got = ex.normalise(raw)
-        except Exception:  # a result of the wrong form (not a tuple, not numbers...)
-            got = raw
-        if got != expected:
-            return f"{ex.function}({label}): expected {expected!r}, got {got!r}"
+    if reply.get("not_implemented"):
+        return "not implemented yet (it raises NotImplementedError)"
+    if "twin" in reply:
+        return f"{ex.function}({label}) calls {reply['twin']}: write your own"
+    if "raised" in reply:
+        return f"{ex.function}({label}) raised {reply['raised']}"
+    try:
+        raw = plain.untree(reply.get("value"))
+    except ValueError as e:
+        return f"{ex.function}({label}) returned something the grader cannot read ({e})"
+    if isinstance(raw, plain.Unsupported):
+        return f"{ex.function}({label}) returned {raw!r}; expected {expected!r}"
+    try:
+        got = ex.normalise(raw)
+    except Exception:  # a result of the wrong form (not a tuple, not numbers...)
+        got = raw
+    if not _same(expected, got):
+        return f"{ex.function}({label}): expected {expected!r}, got {got!r}"
     return None
 
 
-def run(lab: str, exercise: str, ns: dict) -> dict:
-    """Score one exercise of `lab` against the namespace `ns`: {id, points, max_points, feedback}."""
+def run(lab: str, exercise: str, ns: dict, seed: int | None = None) -> dict:
+    """Score one exercise of `lab` on the functions in `ns`, in this process: what nbgrader's hidden
+    tests call (nbgrader's trust model: they run in the student's kernel). The built-in grader
+    (`mcunet_lite.grader`) scores the same cases out of the student's reach."""
     ex = next(e for e in EXERCISES[lab] if e.id == exercise)
-    failure = _verdict(ex, ns)
+    seed = random.randrange(1 << 32) if seed is None else seed
+    failure = None
+    for label, args, expected in cases(ex, seed):
+        failure = judge(ex, label, sandbox.call(ns.get(ex.function), args, ex.twins, ex.view), expected)
+        if failure:
+            break
     return {"id": ex.id, "points": 0 if failure else ex.points, "max_points": ex.points,
             "feedback": failure or "all checks passed"}
 
@@ -813,6 +843,27 @@ class _CSource:
         return f"<your C source, {n} line{'s' if n != 1 else ''}>"
 
 
+C_TWINS = ("mcu_srdhm", "mcu_rdbpot", "mcu_mbqm")  # the library's C that mbqm_c asks for
+
+
+def _c_tokens(source: str) -> str:
+    """C source without comments and whitespace: what a copy keeps however it is reformatted."""
+    source = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)
+    return re.sub(r"\s+", "", source)
+
+
+def _copied_c(source: str) -> str | None:
+    """The name of a library C function (C_TWINS) whose body `source` holds, if any: the twin rule
+    for an exercise whose answer is C text rather than a call."""
+    library = (Path(__file__).with_name("csrc") / "kernels.c").read_text()
+    mine = _c_tokens(source)
+    for name in C_TWINS:
+        body = re.search(r"\b" + name + r"\([^)]*\)\s*(\{.*?\n\})", library, flags=re.S)
+        if body and _c_tokens(body.group(1)) in mine:
+            return name
+    return None
+
+
 class _BitExactInC(_Property):
     """What `mbqm_c` must return: C whose mcu_mbqm gives TFLite's MultiplyByQuantizedMultiplier on
     every case, compiled with sanitizers; the first reason it does not shows in the feedback."""
@@ -825,6 +876,9 @@ class _BitExactInC(_Property):
     def problem(self, got: Any) -> str:
         if not isinstance(got, _CSource) or not isinstance(got.source, str):
             return "mbqm_c() must return the C source as a string"
+        copied = _copied_c(got.source)
+        if copied:
+            return f"it holds the library's {copied} (mcunet_lite/csrc/kernels.c): write your own"
         try:
             results = mbqm_in_c(got.source, self.cases)
         except CError as e:
@@ -948,30 +1002,27 @@ def _genome(cfg) -> tuple:
                                             for s in cfg.stages)
 
 
-class _Offspring:
-    """What `crossover` must return: this child genome, with both parents left as they were."""
+class _Offspring(_Property):
+    """What `crossover` must return: this child genome, with both parents left as they were. The
+    student's side reports (child, parent a, parent b) genomes after the call (`_crossover_view`)."""
 
     def __init__(self, child, a, b) -> None:
-        self.child, self.parents, self.before, self.why = _genome(child), (a, b), (_genome(a), _genome(b)), ""
+        self.child, self.before, self.why = _genome(child), (_genome(a), _genome(b)), ""
 
-    def __eq__(self, got: Any) -> bool:
-        if (_genome(self.parents[0]), _genome(self.parents[1])) != self.before:
-            self.why = "a parent was changed (copy before you edit)"
-            return False
-        if got != self.child:
-            self.why = ""
-            return False
-        return True
+    def problem(self, got: Any) -> str:
+        if not isinstance(got, tuple) or len(got) != 3:
+            return "the result is not a network configuration"
+        if got[1:] != self.before:
+            return "a parent was changed (copy before you edit)"
+        return "" if got[0] == self.child else f"the child {got[0]}"
 
-    def __ne__(self, got: Any) -> bool:
-        return not self == got
-
-    def __repr__(self) -> str:
-        return f"{self.child}" + (f" and parents left as they were (yours: {self.why})" if self.why else "")
+    def describe(self) -> str:
+        return f"{self.child} and parents left as they were"
 
 
-def _as_genome(v: Any) -> Any:
-    return _genome(v) if hasattr(v, "stages") else v
+def _crossover_view(args: tuple, child: Any) -> tuple:
+    """Beside the student's code: the child's genome and both parents' genomes after the call."""
+    return _genome(child) if hasattr(child, "stages") else child, _genome(args[0]), _genome(args[1])
 
 
 def _crossover_cases(rng: random.Random) -> Iterable[Case]:
@@ -1142,53 +1193,74 @@ def _ap50_cases(rng: random.Random) -> Iterable[Case]:
     yield "<2 images, no detections>, <1 truth box>", (none, truth), _Close(0.0)
 
 
+L = "mcunet_lite."
+PROFILE_TWINS = (L + "profile.profile", L + "profile.op_sram", L + "profile.op_macs")
 EXERCISES: dict[str, list[Exercise]] = {
     "00_memory_wall": [
-        Exercise("conv_layer_cost", "conv_layer_cost", 2, _conv_cases, _as_cost),
-        Exercise("live_bytes", "live_bytes", 4, _live_cases, _as_ints),
-        Exercise("block_peaks", "block_peaks", 2, _block_cases, _as_dict),
-        Exercise("largest_fitting_resolution", "largest_fitting_resolution", 2, _fit_cases),
+        Exercise("conv_layer_cost", "conv_layer_cost", 2, _conv_cases, _as_cost, PROFILE_TWINS),
+        Exercise("live_bytes", "live_bytes", 4, _live_cases, _as_ints,
+                 PROFILE_TWINS + (L + "profile.lifetimes", L + "profile.fused_residuals", L + "schedule.live_bytes",
+                                  L + "schedule.inplace_pairs")),
+        Exercise("block_peaks", "block_peaks", 2, _block_cases, _as_dict, (L + "profile.block_of",)),
+        Exercise("largest_fitting_resolution", "largest_fitting_resolution", 2, _fit_cases,
+                 twins=PROFILE_TWINS + (L + "schedule.live_bytes", L + "schedule.lower_bound")),
     ],
     "01_int8": [
-        Exercise("choose_qparams", "choose_qparams", 2, _qparams_cases, _as_qparams),
-        Exercise("quantize_multiplier", "quantize_multiplier", 2, _multiplier_cases, _as_multiplier),
-        Exercise("rounding_divide_by_pot", "rounding_divide_by_pot", 2, _divide_cases, _as_int_array),
+        Exercise("choose_qparams", "choose_qparams", 2, _qparams_cases, _as_qparams, (L + "quant.choose_qparams",)),
+        Exercise("quantize_multiplier", "quantize_multiplier", 2, _multiplier_cases, _as_multiplier,
+                 (L + "fixedpoint.quantize_multiplier",)),
+        Exercise("rounding_divide_by_pot", "rounding_divide_by_pot", 2, _divide_cases, _as_int_array,
+                 (L + "fixedpoint.rounding_divide_by_pot",)),
         Exercise("saturating_rounding_doubling_high_mul", "saturating_rounding_doubling_high_mul", 2, _srdhm_cases,
-                 _as_int_array),
-        Exercise("requantize", "requantize", 2, _requantize_cases, _as_int_array),
+                 _as_int_array, (L + "fixedpoint.saturating_rounding_doubling_high_mul",)),
+        Exercise("requantize", "requantize", 2, _requantize_cases, _as_int_array,
+                 (L + "int8ref.requantize", L + "fixedpoint.multiply_by_quantized_multiplier",
+                  L + "fixedpoint.rounding_divide_by_pot", L + "fixedpoint.saturating_rounding_doubling_high_mul")),
     ],
     "02_memory_scheduling": [
-        Exercise("tensor_lifetimes", "tensor_lifetimes", 2, _lifetime_cases, _as_lifetimes),
-        Exercise("lower_bound", "lower_bound", 2, _lower_bound_cases, int),
-        Exercise("first_fit", "first_fit", 3, _first_fit_cases, _as_placement),
-        Exercise("in_place_pairs", "in_place_pairs", 3, _inplace_cases, _as_pairs),
+        Exercise("tensor_lifetimes", "tensor_lifetimes", 2, _lifetime_cases, _as_lifetimes,
+                 (L + "profile.lifetimes",)),
+        Exercise("lower_bound", "lower_bound", 2, _lower_bound_cases, int,
+                 (L + "schedule.lower_bound", L + "schedule.live_bytes", L + "schedule._live_sums")),
+        Exercise("first_fit", "first_fit", 3, _first_fit_cases, _as_placement,
+                 (L + "schedule.plan", L + "schedule._first_fit", L + "schedule._allocate")),
+        Exercise("in_place_pairs", "in_place_pairs", 3, _inplace_cases, _as_pairs, (L + "schedule.inplace_pairs",)),
     ],
     "03_patch_inference": [
-        Exercise("input_region", "input_region", 2, _input_region_cases, _as_pair),
-        Exercise("trace_receptive_field", "trace_receptive_field", 3, _trace_cases, _as_regions),
-        Exercise("patch_stage_macs", "patch_stage_macs", 3, _stage_macs_cases, _as_pair),
-        Exercise("cheapest_grid", "cheapest_grid", 2, _grid_cases),
+        Exercise("input_region", "input_region", 2, _input_region_cases, _as_pair, (L + "patch.input_region",)),
+        Exercise("trace_receptive_field", "trace_receptive_field", 3, _trace_cases, _as_regions,
+                 (L + "patch.trace", L + "patch.receptive_field", L + "patch.input_region")),
+        Exercise("patch_stage_macs", "patch_stage_macs", 3, _stage_macs_cases, _as_pair,
+                 (L + "patch.plan", L + "patch.trace", L + "patch.input_region", L + "patch._macs")),
+        Exercise("cheapest_grid", "cheapest_grid", 2, _grid_cases, twins=(L + "patch.auto_plan",)),
     ],
     "04_search_space": [
-        Exercise("fit_stats", "fit_stats", 3, _fit_stats_cases, _as_stats),
-        Exercise("choose_space", "choose_space", 3, _choose_space_cases, _as_space),
-        Exercise("largest_resolution_for", "largest_resolution_for", 4, _largest_resolution_cases, _as_resolution),
+        Exercise("fit_stats", "fit_stats", 3, _fit_stats_cases, _as_stats,
+                 (L + "search_space.SpaceStats.fit_fraction", L + "search_space.SpaceStats.mean_macs",
+                  L + "search_space.evaluate_space")),
+        Exercise("choose_space", "choose_space", 3, _choose_space_cases, _as_space, (L + "search_space.optimise",)),
+        Exercise("largest_resolution_for", "largest_resolution_for", 4, _largest_resolution_cases, _as_resolution,
+                 (L + "search_space.optimise", L + "search_space.evaluate_space")),
     ],
     "05_one_shot_nas": [
-        Exercise("elastic_kernel", "elastic_kernel", 3, _elastic_kernel_cases, _Floats),
-        Exercise("fits", "fits", 2, _fits_cases, _as_bool),
-        Exercise("crossover", "crossover", 2, _crossover_cases, _as_genome),
+        Exercise("elastic_kernel", "elastic_kernel", 3, _elastic_kernel_cases, _Floats,
+                 (L + "supernet.ElasticDepthwise.kernel_weight",)),
+        Exercise("fits", "fits", 2, _fits_cases, _as_bool, (L + "evolution.fits", L + "evolution.evaluate_cost")),
+        Exercise("crossover", "crossover", 2, _crossover_cases, twins=(L + "evolution.crossover",),
+                 view=_crossover_view),
         Exercise("pareto_front", "pareto_front", 3, _pareto_cases, _as_points),
     ],
     "06_deploy": [
-        Exercise("memory_map", "memory_map", 2, _memory_map_cases, _as_pair),
-        Exercise("scratch_bytes", "scratch_bytes", 3, _scratch_cases, int),
+        Exercise("memory_map", "memory_map", 2, _memory_map_cases, _as_pair,
+                 (L + "deploy.Build.flash_bytes", L + "deploy.Build.static_sram_bytes")),
+        Exercise("scratch_bytes", "scratch_bytes", 3, _scratch_cases, int, (L + "schedule.kernel_scratch_bytes",)),
         Exercise("mbqm_c", "mbqm_c", 5, _mbqm_c_cases, _as_c_source),
     ],
     "07_detection": [
-        Exercise("iou", "iou", 2, _iou_cases, _Floats),
-        Exercise("nms", "nms", 3, _nms_cases, _as_indices),
-        Exercise("average_precision", "average_precision", 2, _average_precision_cases, _Floats),
-        Exercise("ap50", "ap50", 3, _ap50_cases, _Floats),
+        Exercise("iou", "iou", 2, _iou_cases, _Floats, (L + "boxes.iou",)),
+        Exercise("nms", "nms", 3, _nms_cases, _as_indices, (L + "boxes.nms",)),
+        Exercise("average_precision", "average_precision", 2, _average_precision_cases, _Floats,
+                 (L + "boxes.average_precision",)),
+        Exercise("ap50", "ap50", 3, _ap50_cases, _Floats, (L + "boxes.class_ap", L + "boxes.evaluate")),
     ],
 }

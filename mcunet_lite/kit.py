@@ -8,9 +8,7 @@ Sources are Jupytext percent files in `solutions/src/NN_name.py`. Cell markers (
 Every cell gets nbgrader metadata (grade, solution, locked, points, grade_id, schema_version), so the
 executed `solutions/NN_name.ipynb` is a valid nbgrader source notebook as it is.
 
-The grader never trusts the notebook's own test cells: it executes the submission in a fresh kernel
-(per-cell time limit, errors allowed), then appends one cell per exercise that calls the checks in
-`mcunet_lite.checks` on the student's functions, looked up by name.
+The built-in grader (`mcunet_lite.grader`) never trusts the notebook's own test cells.
 """
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import UserError
@@ -26,7 +23,6 @@ from .errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES, LABS, SOLUTIONS = ROOT / "solutions" / "src", ROOT / "labs", ROOT / "solutions"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-MARK = "@@mcunet-lite-grade@@"
 REGION = r"[ \t]*### BEGIN {0}\n.*?[ \t]*### END {0}[ \t]*\n?"
 
 
@@ -112,7 +108,11 @@ def _protect(path: Path, force: bool) -> None:
     """Refuse to overwrite a student notebook that was edited since it was generated."""
     if force or not path.exists():
         return
-    nb = _nbformat().read(path, as_version=4)
+    try:
+        nb = _nbformat().read(path, as_version=4)
+    except Exception as e:  # not JSON, or not a notebook: any failure means the kit did not write it
+        raise UserError(f"{path} is not a notebook the kit generated ({type(e).__name__}); refusing to overwrite "
+                        "it. Move it away, or pass --force to replace it") from None
     if nb.metadata.get("mcunet_lite", {}).get("generated") != _cells_hash(nb):
         raise UserError(f"{path} was edited after it was generated (student work?); refusing to overwrite it."
                         " Move it away, or pass --force to replace it")
@@ -178,81 +178,3 @@ def leaks(student, sol) -> list[str]:
         if shown:
             found.append(f"cell {i} holds solution code: {sorted(shown)[0]!r}")
     return found
-
-
-# ------------------------------------------------------------------------------------- grade
-@dataclass
-class Report:
-    """A graded submission, in the `--json` shape."""
-
-    lab: str
-    score: float
-    max_score: float
-    exercises: list[dict] = field(default_factory=list)
-    notebook_errors: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def text(self) -> str:
-        """Per-exercise points and feedback for a person."""
-        rows = [f"{self.lab}: {self.score:g} / {self.max_score:g} points"]
-        for e in self.exercises:
-            rows.append(f"  [{e['points']:g}/{e['max_points']:g}] {e['id']}: {e['feedback']}")
-        rows += [f"  note: {err}" for err in self.notebook_errors]
-        return "\n".join(rows)
-
-
-def lab_of(nb, path: Path) -> str:
-    """The lab a notebook belongs to: its metadata, else its file name prefix (NN_)."""
-    from . import checks
-    lab = nb.metadata.get("mcunet_lite", {}).get("lab")
-    if lab in checks.EXERCISES:
-        return lab
-    for known in checks.EXERCISES:
-        if path.name.startswith(known[:3]):
-            return known
-    raise UserError(f"cannot tell which lab {path.name} is: its name should start with the lab number "
-                    f"(labs: {', '.join(checks.EXERCISES)})")
-
-
-def _grading_cell(lab: str, ex_id: str) -> str:
-    return ("import importlib as _il, json as _js, mcunet_lite.checks as _ck\n"
-            f"print({MARK!r} + _js.dumps(_il.reload(_ck).run({lab!r}, {ex_id!r}, globals())))")
-
-
-def grade(path: str | Path, timeout: int = 120) -> Report:
-    """Execute a submission in a fresh kernel and score it with the package's checks.
-
-    The file is only read. Cells that fail or exceed `timeout` seconds are noted and skipped; each
-    exercise is checked in its own appended cell, so one hanging function costs only its points.
-    """
-    from nbclient import NotebookClient
-    from . import checks
-    path = Path(path)
-    try:
-        nb = _nbformat().read(path, as_version=4)
-    except FileNotFoundError:
-        raise UserError(f"no such notebook: {path}") from None
-    except Exception as e:  # nbformat raises several types for a broken file
-        raise UserError(f"{path} is not a readable notebook ({type(e).__name__}: {e})") from None
-    lab = lab_of(nb, path)
-    numbers = [i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    nb.cells = code + [_nbformat().v4.new_code_cell(_grading_cell(lab, ex.id)) for ex in checks.EXERCISES[lab]]
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
-                            kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
-    try:
-        client.execute()
-    except Exception as e:  # the kernel died (os._exit, segfault) or would not start
-        nb.cells[0].outputs.append({"output_type": "error", "ename": type(e).__name__, "evalue": str(e)[:150]})
-    errors = [f"cell {n}: {o['ename']}: {o.get('evalue', '')}"[:200] for n, c in zip(numbers, code)
-              for o in c.outputs if o.get("output_type") == "error"]
-    results = []
-    for ex, cell in zip(checks.EXERCISES[lab], nb.cells[len(code):]):
-        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-        found = [json.loads(ln[len(MARK):]) for ln in text.splitlines() if ln.startswith(MARK)]
-        results.append(found[-1] if found else {"id": ex.id, "points": 0, "max_points": ex.points,
-                                                "feedback": f"the check did not finish within {timeout} s "
-                                                            "(an infinite loop?) or crashed the kernel"})
-    return Report(lab, sum(r["points"] for r in results), sum(r["max_points"] for r in results), results, errors)

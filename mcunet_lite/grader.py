@@ -1,0 +1,275 @@
+"""The built-in grader: scores a lab notebook where the student's code cannot reach the score.
+
+Trust model (issue 16; DESIGN.md section 8). The notebook's code is adversarial. It runs in its own
+process (`mcunet_lite.sandbox`), in a fresh temporary folder, in a process group of its own, under
+a memory cap, a per-cell and per-exercise time limit and a total one that hold even when the code
+ignores signals (SIGINT first, then SIGKILL of the whole group), with its output drained and capped.
+The grader's process generates every case from a seed drawn at grading time (printed, so a grade can
+be reproduced with `--seed`), computes the expected values, sends only the inputs, and gets back
+only the student's return values as plain data (`plain`), which it compares itself. Nothing the
+student prints is parsed. The submission is only read.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import plain, sandbox
+from .errors import UserError
+
+OUTPUT_CAP = 1 << 20   # bytes of the student's output kept; the rest is counted and dropped
+GRACE = 3.0            # seconds a SIGINT'ed cell gets to stop before its process group is killed
+SEED_ENV = "MCUNET_LITE_GRADE_SEED"  # an instructor's fixed seed for a whole class
+
+
+@dataclass
+class Limits:
+    """What the student's process may use."""
+
+    cell_seconds: float = 120.0     # each cell, and each exercise's cases together
+    total_seconds: float = 1800.0   # the whole grading run
+    memory_bytes: int = 4 << 30     # address space of the student's process
+
+
+@dataclass
+class Report:
+    """A graded submission, in the `--json` shape."""
+
+    lab: str
+    score: float
+    max_score: float
+    seed: int
+    exercises: list[dict] = field(default_factory=list)
+    notebook_errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        """Per-exercise points and feedback for a person."""
+        rows = [f"{self.lab}: {self.score:g} / {self.max_score:g} points (cases seed {self.seed})"]
+        for e in self.exercises:
+            rows.append(f"  [{e['points']:g}/{e['max_points']:g}] {e['id']}: {e['feedback']}")
+        rows += [f"  note: {err}" for err in self.notebook_errors]
+        return "\n".join(rows)
+
+
+class _Output:
+    """Drains a pipe in a thread, keeping the first OUTPUT_CAP bytes and counting the rest."""
+
+    def __init__(self, pipe) -> None:
+        self.kept, self.dropped = bytearray(), 0
+        self.thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, pipe) -> None:
+        while chunk := pipe.read1(1 << 16):
+            room = max(OUTPUT_CAP - len(self.kept), 0)
+            self.kept += chunk[:room]
+            self.dropped += max(len(chunk) - room, 0)
+
+
+class Worker:
+    """One student process (`python -m mcunet_lite.sandbox`) and the pipes to it."""
+
+    def __init__(self, cwd: str, limits: Limits, output: list[_Output]) -> None:
+        to_child, from_child = os.pipe(), os.pipe()
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+        env.pop(SEED_ENV, None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mcunet_lite.sandbox", str(to_child[0]), str(from_child[1]),
+             str(limits.memory_bytes)],
+            pass_fds=(to_child[0], from_child[1]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True)
+        os.close(to_child[0])
+        os.close(from_child[1])
+        self.requests, self.replies = os.fdopen(to_child[1], "wb"), from_child[0]
+        output.append(_Output(self.proc.stdout))
+
+    def ask(self, request: tuple, seconds: float) -> dict | str:
+        """The reply to `request`, or why there is none: "timeout" (it was stopped; the process is
+        dead or interrupted) or "crashed"."""
+        try:
+            data = pickle.dumps(request)
+            self.requests.write(sandbox.HEADER.pack(len(data)) + data)
+            self.requests.flush()
+        except (BrokenPipeError, OSError):
+            return "crashed"
+        reply = self._receive(time.monotonic() + seconds)
+        if reply == "timeout":
+            os.kill(self.proc.pid, signal.SIGINT)  # a loop that respects KeyboardInterrupt stops here
+            if self._receive(time.monotonic() + GRACE) == "timeout":
+                self.stop()
+        return reply
+
+    def _read(self, n: int, deadline: float) -> bytes | None:
+        got = bytearray()
+        while len(got) < n:
+            ready, _, _ = select.select([self.replies], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                return None
+            chunk = os.read(self.replies, min(n - len(got), 1 << 20))
+            if not chunk:
+                raise EOFError
+            got += chunk
+        return bytes(got)
+
+    def _receive(self, deadline: float) -> dict | str:
+        try:
+            head = self._read(sandbox.HEADER.size, deadline)
+            if head is None:
+                return "timeout"
+            (n,) = sandbox.HEADER.unpack(head)
+            if n > plain.MAX_BYTES:
+                self.stop()
+                return "crashed"
+            body = self._read(n, deadline)
+            return "timeout" if body is None else plain.loads(body)
+        except (EOFError, OSError, ValueError):
+            return "crashed"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Kill the process group (children included, signals ignored or not) and reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.requests.close()
+        os.close(self.replies)
+
+
+class Session:
+    """A notebook's cells run in a worker; a worker that had to be killed is replaced by a fresh one
+    that runs again the cells that had succeeded, so later cells and exercises still get their turn."""
+
+    def __init__(self, cwd: str, limits: Limits) -> None:
+        self.cwd, self.limits, self.deadline = cwd, limits, time.monotonic() + limits.total_seconds
+        self.output: list[_Output] = []
+        self.done: list[str] = []
+        self.worker = Worker(cwd, limits, self.output)
+
+    def seconds(self) -> float:
+        """The time the next request may take: the per-cell limit, within the total."""
+        return max(min(self.limits.cell_seconds, self.deadline - time.monotonic()), 0.0)
+
+    def ask(self, request: tuple, seconds: float | None = None) -> dict | str:
+        """The worker's reply, or why there is none; `seconds` narrows the time limit."""
+        if self.seconds() <= 0:
+            return "out of time"
+        if not self.worker.alive:
+            self._restart()
+        reply = self.worker.ask(request, min(self.seconds(), seconds if seconds is not None else self.seconds()))
+        if request[0] == "cell" and isinstance(reply, dict) and "error" not in reply:
+            self.done.append(request[1])
+        return reply
+
+    def _restart(self) -> None:
+        self.worker.stop()
+        self.worker = Worker(self.cwd, self.limits, self.output)
+        for source in self.done:
+            if not isinstance(self.worker.ask(("cell", source), self.seconds()), dict):
+                return
+
+    def close(self) -> tuple[int, int]:
+        """Stop the worker; (bytes of output kept, bytes dropped)."""
+        self.worker.stop()
+        for out in self.output:
+            out.thread.join(timeout=5)
+        return sum(len(o.kept) for o in self.output), sum(o.dropped for o in self.output)
+
+
+def _read_notebook(path: Path):
+    import nbformat
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise UserError(f"no such notebook: {path}") from None
+    except Exception as e:  # nbformat raises several types for a broken file
+        raise UserError(f"{path} is not a readable notebook ({type(e).__name__}: {str(e)[:150]})") from None
+
+
+def lab_of(nb, path: Path) -> str:
+    """The lab a notebook belongs to: its metadata, else its file name prefix (NN_)."""
+    from . import checks
+    lab = nb.metadata.get("mcunet_lite", {}).get("lab")
+    if lab in checks.EXERCISES:
+        return lab
+    for known in checks.EXERCISES:
+        if path.name.startswith(known[:3]):
+            return known
+    raise UserError(f"cannot tell which lab {path.name} is: its name should start with the lab number "
+                    f"(labs: {', '.join(checks.EXERCISES)})")
+
+
+def _why_no_reply(reply: str, limits: Limits, what: str) -> str:
+    return {"timeout": f"{what} did not finish within {limits.cell_seconds:g} s and was stopped",
+            "crashed": f"{what} crashed the Python process (memory over "
+                       f"{limits.memory_bytes >> 20} MiB, os._exit or a fault)",
+            "out of time": f"{what} did not run: grading used up its total time limit of "
+                           f"{limits.total_seconds:g} s"}[reply]
+
+
+def _score(ex, session: Session, seed: int) -> dict:
+    """Run one exercise's cases on the student's function in the worker; judge them here."""
+    from . import checks
+    ends = time.monotonic() + session.limits.cell_seconds
+    for label, args, expected in checks.cases(ex, seed):
+        left = ends - time.monotonic()
+        reply = session.ask(("call", ex.function, args, ex.twins, ex.view), left) if left > 0 else "timeout"
+        if isinstance(reply, str):
+            failure = _why_no_reply(reply, session.limits, f"{ex.function}({label})")
+        else:
+            failure = checks.judge(ex, label, reply, expected)
+        if failure:
+            return {"id": ex.id, "points": 0, "max_points": ex.points, "feedback": failure}
+    return {"id": ex.id, "points": ex.points, "max_points": ex.points, "feedback": "all checks passed"}
+
+
+def grade(path: str | Path, limits: Limits | None = None, seed: int | None = None) -> Report:
+    """Execute a submission's code cells in a sandboxed process and score its functions.
+
+    The file is only read. A cell that fails or runs out of time is noted and skipped; each exercise
+    is scored on its own cases, so one hanging function costs only its points. `seed` fixes the cases
+    (default: $MCUNET_LITE_GRADE_SEED, else drawn now)."""
+    from . import checks
+    limits = limits or Limits()
+    path = Path(path)
+    nb = _read_notebook(path)
+    lab = lab_of(nb, path)
+    if seed is None:
+        seed = int(os.environ.get(SEED_ENV) or secrets.randbelow(1 << 32))
+    errors, results = [], []
+    with tempfile.TemporaryDirectory(prefix="mcunet-lite-grade-") as work:
+        session = Session(work, limits)
+        try:
+            for n, cell in enumerate(nb.cells, 1):
+                if cell.cell_type != "code":
+                    continue
+                reply = session.ask(("cell", cell.source))
+                if isinstance(reply, str):
+                    errors.append(f"cell {n}: " + _why_no_reply(reply, limits, "this cell"))
+                elif "error" in reply:
+                    errors.append(f"cell {n}: {reply['error']}"[:200])
+            results = [_score(ex, session, seed) for ex in checks.EXERCISES[lab]]
+        finally:
+            kept, dropped = session.close()
+    if dropped:
+        errors.append(f"the notebook printed {kept + dropped} bytes; only the first {kept} were kept")
+    return Report(lab, sum(r["points"] for r in results), sum(r["max_points"] for r in results), seed,
+                  results, errors)
