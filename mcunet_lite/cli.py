@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,15 +15,39 @@ from . import profile as prof
 from . import zoo
 from .errors import UserError
 from .ir import Graph
+from .validate import LIMIT_MIB
 
 
 def load_graph(model: str, width: float | None = None, resolution: int | None = None,
-               config: str | None = None, num_classes: int | None = None) -> Graph:
-    """MODEL argument -> Graph: a zoo name (with width / resolution / config) or a .tflite path."""
+               config: str | None = None, num_classes: int | None = None, size_limit: float = LIMIT_MIB) -> Graph:
+    """MODEL argument -> Graph: a zoo name (with width / resolution / config) or a .tflite path
+    (validated; `size_limit` MiB caps the file and its activations)."""
     if model.endswith(".tflite"):
         from . import tflite_io
-        return tflite_io.read(model)
+        return tflite_io.read(model, size_limit)
     return zoo.get(model, width, resolution, num_classes, config).graph()
+
+
+def load_input(path: str, g: Graph, size_limit: float):
+    """A .npy batch for `g`'s input: its header checked before loading, its dtype and shape the
+    model's, and the batch's activations within `size_limit` MiB."""
+    from .safeio import load_npy
+    from .validate import activation_total
+    xs = load_npy(path, size_limit)
+    t = g.tensors[g.inputs[0]]
+    if str(xs.dtype) != t.dtype or tuple(xs.shape[1:]) != tuple(t.shape[1:]):
+        raise UserError(f"input '{path}' must be {t.dtype} of shape (N, {', '.join(map(str, t.shape[1:]))}), "
+                        f"got {xs.dtype} {xs.shape}")
+    if len(xs) * activation_total(g) > size_limit * 2 ** 20:
+        raise UserError(f"input '{path}': {len(xs)} samples take {len(xs) * activation_total(g) / 2 ** 20:.1f} MiB of "
+                        f"activations, over the {size_limit:g} MiB limit; pass fewer samples or --size-limit MIB")
+    return xs
+
+
+def add_size_limit_arg(p: argparse.ArgumentParser) -> None:
+    """--size-limit: the cap on an untrusted model file, its activations and an input batch."""
+    p.add_argument("--size-limit", type=float, default=LIMIT_MIB, metavar="MIB",
+                   help=".tflite files and the activations of a run larger than this are refused (default: %(default)s)")
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:
@@ -38,18 +63,19 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resolution", type=int, help="input resolution in pixels (zoo models)")
     p.add_argument("--num-classes", type=int, help="classifier outputs (zoo models)")
     p.add_argument("--config", help="JSON MBConv config for the 'mcunet' model (the format the NAS writes)")
+    add_size_limit_arg(p)
 
 
 def cmd_profile(a: argparse.Namespace) -> None:
     """Print MACs, params, Flash and per-op SRAM of a model, as a table or JSON."""
-    p = prof.profile(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes), a.rule)
+    p = prof.profile(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes, a.size_limit), a.rule)
     print(json.dumps(p.to_dict()) if a.json else prof.format_table(p))
 
 
 def cmd_schedule(a: argparse.Namespace) -> None:
     """Plan the activation arena of a model and check the plan; table or JSON."""
     from . import schedule
-    plan = schedule.plan(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes), a.allocator,
+    plan = schedule.plan(load_graph(a.model, a.width, a.resolution, a.config, a.num_classes, a.size_limit), a.allocator,
                          inplace=not a.no_inplace)
     schedule.check(plan)
     if a.json:
@@ -105,28 +131,18 @@ def cmd_quantize(a: argparse.Namespace) -> None:
 
 def cmd_run(a: argparse.Namespace) -> None:
     """Execute a .tflite model with the int8 reference executor on a .npy input."""
-    import numpy as np
-
-    from . import int8ref, tflite_io
-    g = tflite_io.read(a.model)
-    try:
-        x = np.load(a.input)
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read input '{a.input}': {e}") from None
-    ys = int8ref.run_all(g, x)
-    if len(ys) == 1:
-        np.save(a.output, ys[0])
-    elif a.output.endswith(".npz"):
-        np.savez(a.output, **{f"output_{i}": y for i, y in enumerate(ys)})
-    else:
-        raise UserError(f"'{a.model}' has {len(ys)} outputs; give --output OUT.npz to save them all")
-    print(f"wrote {a.output}: " + ", ".join(f"{y.dtype} {list(y.shape)}" for y in ys))
+    from . import int8ref, safeio, tflite_io
+    g = tflite_io.read(a.model, a.size_limit)
+    safeio.output_file(a.output, [a.model, a.input], (".npy", ".npz"))  # before the run, not after
+    ys = int8ref.run_all(g, load_input(a.input, g, a.size_limit))
+    out = safeio.save_arrays(a.output, ys, [a.model, a.input])
+    print(f"wrote {out}: " + ", ".join(f"{y.dtype} {list(y.shape)}" for y in ys))
 
 
 def cmd_patch(a: argparse.Namespace) -> None:
     """Plan MCUNetV2 patch-based inference: peak SRAM and MACs against layer-by-layer."""
     from . import patch
-    g = load_graph(a.model, a.width, a.resolution, a.config, a.num_classes)
+    g = load_graph(a.model, a.width, a.resolution, a.config, a.num_classes, a.size_limit)
     if a.auto_split:
         if a.sram_budget is None:
             raise UserError("--auto-split needs --sram-budget KB")
@@ -218,8 +234,10 @@ def cmd_nas_search(a: argparse.Namespace) -> None:
 
 def cmd_data_synth(a: argparse.Namespace) -> None:
     """Write a synthetic person / no-person set in a real VWW layout (pyvww, mlperf or vww01)."""
-    from . import data
-    out = Path(a.out)
+    from . import data, safeio
+    out, previous = safeio.claim_folder(a.out, "data", a.force)
+    safeio.remove_previous(out, previous)  # the kit's own earlier set: never mixed with this one
+    before = safeio.files_in(out)
     splits = [("train", a.n), ("val", a.n_val if a.n_val is not None else max(1, a.n // 5))] \
         if a.format == "pyvww" else [("train", a.n)]
     for split, n in splits:
@@ -227,6 +245,7 @@ def cmd_data_synth(a: argparse.Namespace) -> None:
         k = data.write(ds, out, a.format)
         note = f" ({n - k} scenes dropped: only people below the 2.5% box rule)" if k < n else ""
         print(f"wrote {k} {split} images ({a.resolution}x{a.resolution}, {a.format} layout) to {out}{note}")
+    safeio.record(out, "data", before)
 
 
 def cmd_data_info(a: argparse.Namespace) -> None:
@@ -261,33 +280,23 @@ def cmd_deploy(a: argparse.Namespace) -> None:
     """Emit C for a model, build it for an emulated STM32 (or the PC), run it and compare with int8ref."""
     import numpy as np
 
-    from . import deploy, patch
-    g, notes = deploy.load_int8(a.model, a.width, a.resolution, a.num_classes, a.config)
+    from . import deploy, patch, safeio
+    g, notes = deploy.load_int8(a.model, a.width, a.resolution, a.num_classes, a.config, size_limit=a.size_limit)
     if (a.patch_grid is None) != (a.split_op is None):
         raise UserError("patch-based inference needs both --patch-grid N and --split-op I "
                         "(`mcunet-lite patch MODEL --auto-split --sram-budget KB` suggests them)")
     pp = patch.plan(g, a.split_op, a.patch_grid) if a.patch_grid is not None else None
-    xs = None
-    if a.input:
-        try:
-            xs = np.load(a.input)
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read input '{a.input}': {e}") from None
-        t = g.tensors[g.inputs[0]]
-        if xs.dtype != np.dtype(t.dtype) or tuple(xs.shape[1:]) != tuple(t.shape[1:]):
-            raise UserError(f"input '{a.input}' must be {t.dtype} of shape (N, {', '.join(map(str, t.shape[1:]))}), "
-                            f"got {xs.dtype} {xs.shape}")
-    r = deploy.deploy(g, a.board, a.emulator, xs, pp, a.out, dsp=not a.portable, notes=notes)
+    inputs = [p for p in (a.model, a.input) if p]
+    if a.output:
+        safeio.output_file(a.output, inputs, (".npy", ".npz"))
+    xs = load_input(a.input, g, a.size_limit) if a.input else None
+    out, _ = safeio.claim_folder(a.out, "deploy", a.force)
+    r = deploy.deploy(g, a.board, a.emulator, xs, pp, out, dsp=not a.portable, notes=notes)
     if a.output:
         if not r.outputs:
             raise UserError(f"no outputs to save: the {a.emulator} run reports a check, not the output values")
-        ys = [np.concatenate([row[k] for row in r.outputs]) for k in range(len(g.outputs))]  # batch of N
-        if len(ys) == 1 and not a.output.endswith(".npz"):
-            np.save(a.output, ys[0])
-        elif a.output.endswith(".npz"):
-            np.savez(a.output, **{f"output_{k}": y for k, y in enumerate(ys)})
-        else:
-            raise UserError(f"the model has {len(ys)} outputs; give --output OUT.npz to save them all")
+        safeio.save_arrays(a.output, [np.concatenate([row[k] for row in r.outputs]) for k in range(len(g.outputs))],
+                           inputs)  # each output's batch of N
     print(json.dumps(r.to_dict()) if a.json else r.text())
     if not r.outputs_match:
         raise SystemExit(1)
@@ -401,6 +410,8 @@ def cmd_lab(a: argparse.Namespace) -> None:
     import subprocess
     from . import kit
     work = Path(a.dir)
+    if work.exists() and not work.is_dir():
+        raise UserError(f"--dir '{work}' is a file; give a folder for your copies of the labs")
     work.mkdir(parents=True, exist_ok=True)
     for nb in sorted(kit.LABS.glob("*.ipynb")):
         if not (work / nb.name).exists():
@@ -527,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .tflite file (int8)")
     p.add_argument("--input", required=True, help=".npy input in the model's own dtype and shape")
     p.add_argument("--output", required=True, help=".npy output (.npz for several outputs)")
+    add_size_limit_arg(p)
     p.set_defaults(func=cmd_run)
 
     data_p = sub.add_parser("data", help="Visual Wake Words data: synthetic sets, dataset info")
@@ -540,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layout to write (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard) (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files mcunet-lite did not write")
     p.set_defaults(func=cmd_data_synth)
     p = data_sub.add_parser("info", help="layout, label rule, counts per class and image size of a VWW folder")
     p.add_argument("path", help="a pyvww, vw_coco2014_96 or vww01 folder")
@@ -576,7 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-op", type=int, help="I: the last op of the patch stage")
     p.add_argument("--input", help=".npy of inputs (N, H, W, C) in the model's input dtype (default: 2 random)")
     p.add_argument("--output", help="save the device's outputs to this .npy (.npz for several outputs)")
-    p.add_argument("--out", default="mcunet-deploy", help="project and build folder (default: %(default)s)")
+    p.add_argument("--out", default="mcunet-deploy", help="project and build folder: new, empty or an earlier deploy's "
+                   "(default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files mcunet-lite did not write")
     p.add_argument("--portable", action="store_true", help="portable C kernels instead of the Cortex-M DSP ones")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_deploy)
@@ -646,9 +661,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try
     except UserError as e:
         print(f"mcunet-lite: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `mcunet-lite ... | head`: the reader left; stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

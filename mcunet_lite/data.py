@@ -449,13 +449,39 @@ def to_tensor(images: np.ndarray):
     return (x.float() - 128.0) / 128.0
 
 
+MAX_IMAGE_PIXELS = 50_000_000  # larger images are refused before they are decoded (a 12k x 4k photo fits)
+MAX_RESOLUTION = 2048  # synthetic scenes
+MAX_SYNTH_BYTES = 16 * 2 ** 30  # pixels of one synthetic set in memory
+
+
+def _open_image(path: Path):
+    """Open an image file lazily (header only), refusing unreadable files and sizes that are empty or
+    over `MAX_IMAGE_PIXELS` (a decompression bomb) before any pixel is decoded."""
+    try:
+        im = Image.open(path)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise UserError(f"cannot read image '{path}': {type(e).__name__}: {e}") from None
+    w, h = im.size
+    if not (w >= 1 and h >= 1 and w * h <= MAX_IMAGE_PIXELS):
+        im.close()
+        raise UserError(f"image '{path}' is {w}x{h}; images must be at least 1x1 and at most "
+                        f"{MAX_IMAGE_PIXELS // 10 ** 6} megapixels")
+    return im
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file, from its header."""
+    with _open_image(path) as im:
+        return im.size[::-1]
+
+
 def _read_image(path: Path, resolution: int) -> np.ndarray:
     """An image file -> centre square crop -> `resolution` x `resolution` RGB uint8."""
     try:
-        with Image.open(path) as im:
+        with _open_image(path) as im:
             im = im.convert("RGB")
-    except OSError as e:
-        raise UserError(f"cannot read image '{path}': {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:  # a header that reads, with broken pixel data
+        raise UserError(f"cannot read image '{path}': {type(e).__name__}: {e}") from None
     w, h = im.size
     s = min(w, h)
     im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
@@ -530,8 +556,13 @@ def synthetic(n: int, resolution: int = 64, split: str = "train", seed: int = 0,
     Train and val are disjoint streams. Scene i is the same at every resolution and for every n,
     so a cached larger set of the same stream serves a smaller request.
     """
-    if n < 0 or resolution < 8:
-        raise UserError(f"need n >= 0 and resolution >= 8, got n={n}, resolution={resolution}")
+    if n < 0 or not 8 <= resolution <= MAX_RESOLUTION:
+        raise UserError(f"need n >= 0 and a resolution in [8, {MAX_RESOLUTION}], got n={n}, resolution={resolution}")
+    if not 0 <= difficulty <= 1:  # also refuses NaN
+        raise UserError(f"difficulty must be a number in [0, 1], got {difficulty}")
+    if n * resolution * resolution * 3 > MAX_SYNTH_BYTES:
+        raise UserError(f"{n} scenes at {resolution}x{resolution} take {n * resolution ** 2 * 3 / 2 ** 30:.1f} GiB, over "
+                        f"{MAX_SYNTH_BYTES // 2 ** 30} GiB; generate fewer or smaller images")
     if split not in ("train", "val"):
         raise UserError(f"synthetic split must be 'train' or 'val', got '{split}'")
     key = f"synth-v{VERSION}-{split}-s{seed}-d{difficulty:g}-r{resolution}" + ("-crowd" if crowd else "")
@@ -624,13 +655,17 @@ def _read_pyvww(root: Path, split: str) -> tuple[list[dict], np.ndarray, dict[in
         d = json.loads(path.read_text())
         cats = {c["id"]: c["name"] for c in d["categories"]}
         images = sorted(d["images"], key=lambda im: im["id"])
+        bad = next((im for im in images if not (isinstance(im["height"], int) and isinstance(im["width"], int)
+                                                and im["height"] >= 1 and im["width"] >= 1)), None)
+        if bad is not None:
+            raise ValueError(f"image {bad['id']} is {bad['width']}x{bad['height']}; sizes must be positive integers")
         by_image: dict[int, list[dict]] = {im["id"]: [] for im in images}
         for a in d["annotations"]:
             by_image[a["image_id"]].append(a)
         labels = np.array([pyvww_label(by_image[im["id"]], im["height"], im["width"]) for im in images], np.int64)
         small = [a for im in images for a in by_image[im["id"]]
                  if a["category_id"] == 1 and a["area"] / (im["height"] * im["width"]) <= PYVWW_AREA]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
         raise UserError(f"malformed pyvww file '{path}': {type(e).__name__} {e}; expected COCO-style JSON with "
                         "images[{id, file_name, height, width}], annotations[{image_id, category_id, area}], "
                         "categories[{id, name}]") from None
@@ -663,7 +698,8 @@ def _read_vww01(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         f = [v.strip() for v in line.split(",")]
         if len(f) != 3 or f[1] != "2" or f[2] not in ("0", "1") or not f[0].endswith(".bin"):
             raise UserError(f"{root / 'y_labels.csv'} line {k}: '{line}' is not 'name.bin,2,label' with label 0 or 1")
-        raw = np.fromfile(root / f[0], np.uint8) if (root / f[0]).is_file() else None
+        fits = (root / f[0]).is_file() and (root / f[0]).stat().st_size <= 3 * MAX_IMAGE_PIXELS
+        raw = np.fromfile(root / f[0], np.uint8) if fits else None
         s = int(round(math.sqrt(len(raw) / 3))) if raw is not None else 0
         if raw is None or 3 * s * s != len(raw):
             raise UserError(f"{root / f[0]} (line {k} of y_labels.csv) is missing or not a raw square HxWx3 uint8 image")
@@ -715,9 +751,7 @@ def info(path: str | Path) -> dict:
     elif fmt == "mlperf":
         for split in ("train", "val"):
             files, splits[split] = _mlperf_files(_mlperf_root(root), split)
-            for f in files[:1] + files[-1:]:
-                with Image.open(f) as im:
-                    sizes.add(im.size[::-1])
+            sizes |= {image_size(f) for f in files[:1] + files[-1:]}
     else:
         pixels, splits["val"], _ = _read_vww01(root)
         sizes.add(pixels.shape[1:3])
@@ -818,7 +852,7 @@ def build_from_coco(coco_files: list[Path], minival_ids: list[int], out: Path, i
             merged["images"] += d["images"]
             merged["annotations"] += d["annotations"]
             merged["categories"] = merged["categories"] or d["categories"]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, RecursionError) as e:
             raise UserError(f"cannot read COCO instances file '{f}': {e}; expected instances_train2014.json / "
                             "instances_val2014.json from annotations_trainval2014.zip") from None
     val = set(minival_ids)
@@ -850,7 +884,7 @@ def build_from_coco(coco_files: list[Path], minival_ids: list[int], out: Path, i
                 counts["mlperf_dropped"] += 1
                 continue
             cls = "person" if label else "non_person"
-            with Image.open(Path(images) / im["file_name"]) as pic:
+            with _open_image(Path(images) / im["file_name"]) as pic:
                 pic.convert("RGB").resize((96, 96), Image.BILINEAR).save(mlperf_out / cls / im["file_name"], quality=95)
             counts[f"mlperf_{cls}"] += 1
     return counts

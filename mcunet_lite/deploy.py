@@ -25,6 +25,7 @@ from .codegen import Project
 from .errors import UserError
 from .ir import Graph
 from .profile import op_label, op_macs
+from .validate import LIMIT_MIB
 
 EMULATORS = ("qemu", "host", "renode")
 ARM_GCC, QEMU, RENODE_TEST = "arm-none-eabi-gcc", "qemu-system-arm", "renode-test"
@@ -430,12 +431,14 @@ def run_renode(robot: Path, timeout: float = 600) -> str:
 
 # ------------------------------------------------------------------------------------ models
 def load_int8(model: str, width: float | None = None, resolution: int | None = None,
-              num_classes: int | None = None, config: str | None = None, seed: int = 0) -> tuple[Graph, list[str]]:
-    """An int8 graph to deploy and notes about it: a .tflite file as it is, or a zoo model with
-    random weights (seed `seed`) quantized on random calibration images, which is not a trained model."""
+              num_classes: int | None = None, config: str | None = None, seed: int = 0,
+              size_limit: float = LIMIT_MIB) -> tuple[Graph, list[str]]:
+    """An int8 graph to deploy and notes about it: a .tflite file as it is (validated, at most
+    `size_limit` MiB of file and of activations), or a zoo model with random weights (seed `seed`)
+    quantized on random calibration images, which is not a trained model."""
     if model.endswith(".tflite"):
         from . import tflite_io
-        return tflite_io.read(model), []
+        return tflite_io.read(model, size_limit), []
     import torch
 
     from . import quant, zoo

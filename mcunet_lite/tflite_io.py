@@ -8,7 +8,9 @@ RESIZE become op attributes. The writer is the inverse: it writes SAME or VALID 
 pads equal one of them and otherwise puts a PAD op before a VALID convolution.
 
 Both sides use the PyPI `tflite` package (the generated schema accessors and builders) over
-`flatbuffers`. Anything the int8 executor cannot run stops the import with a one-line `UserError`.
+`flatbuffers`. A file is untrusted data: `validate` checks its structure before the reader walks it
+and the Graph against the int8 contract after; anything the kit cannot run exactly stops the import
+with a one-line `UserError`. Tensor names are kept as printable ASCII (other characters escaped).
 """
 from __future__ import annotations
 
@@ -17,15 +19,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from . import validate
 from .errors import UserError
 from .ir import Graph, Op, Quant, Tensor, same_pads
+from .validate import ACTS, DTYPES, SAME, VALID, printable
 
-# TensorType codes <-> numpy dtypes (the ones an int8 model uses)
-DTYPES = {0: "float32", 2: "int32", 9: "int8"}
-TYPE_CODES = {v: k for k, v in DTYPES.items()}
-ACTS = {0: None, 1: "relu", 3: "relu6"}  # ActivationFunctionType: NONE, RELU, RELU6
+TYPE_CODES = {v: k for k, v in DTYPES.items()}  # numpy dtype -> TensorType code
 ACT_CODES = {v: k for k, v in ACTS.items()}
-SAME, VALID = 0, 1  # Padding
 
 
 def _tflite():
@@ -38,40 +38,31 @@ class _Reader:
     """Walks one subgraph; `names` maps TFLite tensor indices to Graph tensor names. While an
     operator is read, `op`, `k` and `opname` describe it (for its options and error messages)."""
 
-    def __init__(self, buf: bytes, name: str) -> None:
-        tfl = _tflite()
-        self.buf, self.tfl, self.where = buf, tfl, name
-        self.model = tfl.Model.GetRootAs(buf, 0)
-        if self.model.SubgraphsLength() != 1:
-            raise UserError(f"'{name}': {self.model.SubgraphsLength()} subgraphs; only single-subgraph "
-                            "models are supported")
+    def __init__(self, buf: bytes, name: str, model, opnames: list[str]) -> None:
+        """`model`: the parsed flatbuffer, already through `validate.check_file` (which named its ops)."""
+        self.buf, self.tfl, self.where, self.model, self.opnames = buf, _tflite(), name, model, opnames
         self.sg = self.model.Subgraphs(0)
-        self.g = Graph(Path(name).stem, meta={"model": Path(name).stem, "width": None, "source": name})
+        stem = printable(Path(name).stem)
+        self.g = Graph(stem, meta={"model": stem, "width": None, "source": name})
         self.names: dict[int, str] = {}
         self.op, self.k, self.opname = None, -1, ""
 
     def error(self, msg: str) -> UserError:
         """A one-line error about the operator being read."""
-        return UserError(f"'{self.where}': op {self.k} ({self.opname}) {msg}")
+        return UserError(f"'{printable(self.where, 200)}': op {self.k} ({self.opname}) {msg}")
 
     # -- tensors ----------------------------------------------------------------------------
     def info(self, i: int) -> tuple[str, tuple[int, ...], str, Quant | None]:
         """(name, shape, dtype, quant) of TFLite tensor `i`."""
         t = self.sg.Tensors(i)
-        if t.Type() not in DTYPES:
-            kind = next((k for k, v in vars(self.tfl.TensorType).items() if v == t.Type()), str(t.Type()))
-            raise UserError(f"'{self.where}': tensor '{t.Name().decode(errors='replace')}' is {kind}; only int8 "
-                            "models (int8 activations and weights, int32 biases) are supported")
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        if not _string_complete(t._tab, 10, len(self.buf)):  # 10: the vtable slot of Tensor.name
-            raise UserError(f"'{self.where}': the file ends inside tensor {i}'s name; it is truncated")
         q = t.Quantization()
         quant = None
         if q is not None and q.ScaleLength():
             scale = q.ScaleAsNumpy().astype(np.float32)
             zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(len(scale), np.int64)
             quant = Quant(scale, zp, q.QuantizedDimension() if len(scale) > 1 else None)
-        return t.Name().decode(errors="replace"), shape, DTYPES[t.Type()], quant
+        return printable(t.Name() or f"tensor_{i}"), shape, DTYPES[t.Type()], quant
 
     def data(self, i: int) -> np.ndarray:
         """Constant data of tensor `i` from its buffer (inside or after the flatbuffer)."""
@@ -81,12 +72,15 @@ class _Reader:
             (b.DataAsNumpy().tobytes() if b.DataLength() else b"")
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
         if len(raw) != n:
-            raise UserError(f"'{self.where}': constant '{name}' holds {len(raw)} bytes, its shape {shape} "
-                            f"needs {n}; the file is truncated or corrupt")
+            raise UserError(f"'{printable(self.where, 200)}': constant '{name}' holds {len(raw)} bytes, its shape "
+                            f"{shape} needs {n}; the file is truncated or corrupt")
         return np.frombuffer(raw, dtype).reshape(shape).copy()
 
-    def ints(self, i: int) -> list[int]:
-        """A small int32 constant (axes, paddings, sizes) as a Python list."""
+    def ints(self, i: int, what: str) -> list[int]:
+        """A small int32 constant (`what`: axes, paddings, sizes) as a Python list."""
+        name, _, dtype, _ = self.info(i)
+        if dtype != "int32":
+            raise self.error(f"reads its {what} from '{name}', which is {dtype}; they must be int32")
         return self.data(i).reshape(-1).tolist()
 
     def unique(self, name: str) -> str:
@@ -103,18 +97,9 @@ class _Reader:
         self.g.tensors[name].quant = quant
         return name
 
-    def act(self, code: int) -> str | None:
-        if code not in ACTS:
-            raise self.error(f"has fused activation {code}; supported: NONE, RELU, RELU6")
-        return ACTS[code]
-
     def options(self, cls: str):
-        """The current operator's builtin options, read as table class `cls`."""
-        table = self.op.BuiltinOptions()
-        o = getattr(self.tfl, cls)()
-        if table is not None:
-            o.Init(table.Bytes, table.Pos)
-        return o
+        """The current operator's builtin options, read as table class `cls` (defaults if absent)."""
+        return validate.read_options(self.op, cls)
 
     # -- graph ------------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -126,32 +111,19 @@ class _Reader:
             self.g.meta["resolution"] = self.g.tensors[self.g.inputs[0]].shape[1]
         for k in range(self.sg.OperatorsLength()):
             self.operator(k)
-        missing = [int(i) for i in self.sg.OutputsAsNumpy() if int(i) not in self.names]
-        if missing:
-            raise UserError(f"'{self.where}': output tensor {missing[0]} is produced by no operator")
         self.g.outputs = [self.names[int(i)] for i in self.sg.OutputsAsNumpy()]
         self.g.meta["tflite_tensors"] = {name: i for i, name in self.names.items()}
         return self.g
 
     def operator(self, k: int) -> None:
         """Read operator `k` into one Graph op; check its output shape against the file's."""
-        self.op, self.k = self.sg.Operators(k), k
-        oc = self.model.OperatorCodes(self.op.OpcodeIndex())
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-        self.opname = self.tfl.utils.BUILTIN_OPCODE2NAME.get(code, f"custom op code {code}")
-        if self.opname not in READERS:
-            raise UserError(f"'{self.where}': op {k} is {self.opname}, which mcunet-lite does not support "
-                            f"(supported: {', '.join(READERS)})")
-        ins = [int(i) for i in self.op.InputsAsNumpy()] if self.op.InputsLength() else []
-        outs = [int(i) for i in self.op.OutputsAsNumpy()] if self.op.OutputsLength() else []
-        if not ins or len(outs) != 1:
-            raise self.error(f"has {len(ins)} inputs and {len(outs)} outputs; expected at least 1 and exactly 1")
+        self.op, self.k, self.opname = self.sg.Operators(k), k, self.opnames[k]
+        ins = [int(i) for i in self.op.InputsAsNumpy()]
+        outs = [int(i) for i in self.op.OutputsAsNumpy()]
         out_name, out_shape, out_dtype, out_quant = self.info(outs[0])
         if "float32" in (self.info(ins[0])[2], out_dtype) and self.opname not in ("QUANTIZE", "DEQUANTIZE"):
-            raise UserError(f"'{self.where}' is a float model (op {k}, {self.opname}, computes in float32); "
-                            "mcunet-lite reads int8 models: quantize it first (mcunet-lite quantize)")
-        if ins[0] not in self.names:
-            raise self.error(f"reads tensor {ins[0]} before any op writes it")
+            raise UserError(f"'{printable(self.where, 200)}' is a float model (op {k}, {self.opname}, computes in "
+                            "float32); mcunet-lite reads int8 models: quantize it first (mcunet-lite quantize)")
         name = self.unique(out_name)
         kind, inputs, attrs = READERS[self.opname](self, ins, name)
         self.g.add_op(kind, name, inputs, attrs)
@@ -161,18 +133,6 @@ class _Reader:
                              "the file is inconsistent")
         t.dtype, t.quant = out_dtype, out_quant
         self.names[outs[0]] = name
-
-
-def _string_complete(table, slot: int, size: int) -> bool:
-    """Whether the string in field `slot` of a flatbuffer table, with its terminating NUL, lies inside
-    the file. Numeric vectors past the end fail to read, but strings are sliced silently short."""
-    import flatbuffers
-    o = table.Offset(slot)
-    if not o:
-        return True
-    pos = table.Pos + o
-    start = pos + flatbuffers.encode.Get(flatbuffers.packer.uoffset, table.Bytes, pos)
-    return start + 4 + flatbuffers.encode.Get(flatbuffers.packer.uoffset, table.Bytes, start) < size
 
 
 def _pads(r: _Reader, x: str, padding: int, kernel: tuple[int, int], stride: tuple[int, int]) -> tuple:
@@ -186,33 +146,39 @@ def _pads(r: _Reader, x: str, padding: int, kernel: tuple[int, int], stride: tup
 def _weights_and_bias(r: _Reader, ins: list[int], name: str, depthwise: bool = False) -> tuple[str, str]:
     """The symmetric int8 weight (depthwise converted to OHWI) and the int32 bias (zeros with scale
     S_in * S_w where the op has none)."""
-    _, _, dtype, wq = r.info(ins[1])
-    if dtype != "int8" or wq is None or np.any(wq.zero_point != 0):
-        raise r.error("needs symmetric int8 weights (zero point 0); got "
-                      f"{dtype} with {'no quantization' if wq is None else 'non-zero zero points'}")
+    wname_in, wshape, dtype, wq = r.info(ins[1])
+    rank, out_axis = (4, 3) if depthwise else (4, 0) if r.opname == "CONV_2D" else (2, 0)
+    if len(wshape) != rank or (depthwise and wshape[0] != 1):
+        raise r.error(f"has weight '{wname_in}' of shape {wshape}; it must be " +
+                      ("(1, kh, kw, channels)" if depthwise else "(out, kh, kw, in)" if rank == 4 else "(out, in)"))
+    if dtype != "int8" or wq is None:
+        raise r.error(f"needs int8 weights with a scale per tensor or per output channel; got {dtype} with "
+                      f"{'no quantization' if wq is None else 'a scale'}")
+    if wq.axis is not None and (wq.axis != out_axis or len(wq.scale) != wshape[out_axis]):
+        raise r.error(f"has {len(wq.scale)} weight scales along axis {wq.axis}; per-channel scales run along "
+                      f"the output channels (axis {out_axis}, {wshape[out_axis]} of them)")
     w = r.data(ins[1])
     if depthwise:  # (1, kh, kw, C*m) -> OHWI (C*m, kh, kw, 1)
         w = np.ascontiguousarray(w.transpose(3, 1, 2, 0))
         wq = Quant(wq.scale, wq.zero_point, 0 if wq.axis is not None else None)
     wname = r.const("weight", name, w, "int8", wq)
     if len(ins) > 2 and ins[2] >= 0:
-        return wname, r.const("bias", name, r.data(ins[2]), "int32", r.info(ins[2])[3])
-    s_in = r.g.tensors[r.names[ins[0]]].quant.scale
-    bq = Quant((np.float32(s_in) * wq.scale).astype(np.float32), np.zeros_like(wq.zero_point), wq.axis)
+        _, _, bdtype, bq = r.info(ins[2])
+        return wname, r.const("bias", name, r.data(ins[2]), bdtype, bq)  # its type is checked by `validate`
+    xq = r.g.tensors[r.names[ins[0]]].quant  # None fails `validate`; the bias scale is only documentation
+    bq = xq and Quant((np.float32(xq.scale[0]) * wq.scale).astype(np.float32), np.zeros_like(wq.zero_point), wq.axis)
     return wname, r.const("bias", name, np.zeros(w.shape[0], np.int32), "int32", bq)
 
 
 def _read_conv(r: _Reader, ins: list[int], name: str):
     depthwise = r.opname == "DEPTHWISE_CONV_2D"
     o = r.options("DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
-    if (o.DilationHFactor(), o.DilationWFactor()) != (1, 1):
-        raise r.error("is dilated; dilation is not supported")
     x = r.names[ins[0]]
     w, b = _weights_and_bias(r, ins, name, depthwise)
     kernel, stride = r.g.shape(w)[1:3], (o.StrideH(), o.StrideW())
     return "conv2d", [x, w, b], {"stride": stride, "pads": _pads(r, x, o.Padding(), kernel, stride),
                                  "groups": r.g.shape(x)[3] if depthwise else 1,
-                                 "act": r.act(o.FusedActivationFunction())}
+                                 "act": ACTS[o.FusedActivationFunction()]}
 
 
 def _read_fc(r: _Reader, ins: list[int], name: str):
@@ -222,7 +188,7 @@ def _read_fc(r: _Reader, ins: list[int], name: str):
     x = r.names[ins[0]]
     if len(r.g.shape(x)) != 2:
         raise r.error(f"has a rank-{len(r.g.shape(x))} input; only (N, features) inputs are supported")
-    return "linear", [x, *_weights_and_bias(r, ins, name)], {"act": r.act(o.FusedActivationFunction())}
+    return "linear", [x, *_weights_and_bias(r, ins, name)], {"act": ACTS[o.FusedActivationFunction()]}
 
 
 def _read_pool(r: _Reader, ins: list[int], name: str):
@@ -230,23 +196,26 @@ def _read_pool(r: _Reader, ins: list[int], name: str):
     x, kernel, stride = r.names[ins[0]], (o.FilterHeight(), o.FilterWidth()), (o.StrideH(), o.StrideW())
     kind = "avgpool" if r.opname == "AVERAGE_POOL_2D" else "maxpool"
     return kind, [x], {"kernel": kernel, "stride": stride, "pads": _pads(r, x, o.Padding(), kernel, stride),
-                       "act": r.act(o.FusedActivationFunction())}
+                       "act": ACTS[o.FusedActivationFunction()]}
 
 
 def _read_add(r: _Reader, ins: list[int], name: str):
-    if len(ins) != 2 or any(i not in r.names for i in ins):
-        raise r.error("adds a constant; only the sum of two activations is supported")
-    return "add", [r.names[i] for i in ins], {"act": r.act(r.options("AddOptions").FusedActivationFunction())}
+    return "add", [r.names[i] for i in ins], {"act": ACTS[r.options("AddOptions").FusedActivationFunction()]}
 
 
 def _read_mean(r: _Reader, ins: list[int], name: str):
     rank = len(r.g.shape(r.names[ins[0]]))
-    axes = tuple(sorted({a % rank for a in r.ints(ins[1])}))
+    raw = r.ints(ins[1], "axes")
+    if not raw or any(not -rank <= a < rank for a in raw):
+        raise r.error(f"reduces over axes {raw}; a rank-{rank} input has axes {-rank}..{rank - 1} (at least one)")
+    axes = tuple(sorted({a % rank for a in raw}))
     return "mean", [r.names[ins[0]]], {"axes": axes, "keepdims": bool(r.options("ReducerOptions").KeepDims())}
 
 
 def _read_pad(r: _Reader, ins: list[int], name: str):
-    p = r.ints(ins[1])
+    p, rank = r.ints(ins[1], "paddings"), len(r.g.shape(r.names[ins[0]]))
+    if len(p) != 2 * rank or min(p) < 0:
+        raise r.error(f"has paddings {p}; a rank-{rank} input needs {rank} (before, after) pairs, none negative")
     return "pad", [r.names[ins[0]]], {"paddings": tuple((p[i], p[i + 1]) for i in range(0, len(p), 2))}
 
 
@@ -259,12 +228,15 @@ def _read_softmax(r: _Reader, ins: list[int], name: str):
 
 
 def _read_transpose(r: _Reader, ins: list[int], name: str):
-    return "transpose", [r.names[ins[0]]], {"perm": tuple(r.ints(ins[1]))}
+    return "transpose", [r.names[ins[0]]], {"perm": tuple(r.ints(ins[1], "permutation"))}
 
 
 def _read_resize(r: _Reader, ins: list[int], name: str):
     o = r.options("ResizeNearestNeighborOptions")
-    return "resize_nearest", [r.names[ins[0]]], {"size": tuple(r.ints(ins[1])), "align_corners": bool(o.AlignCorners()),
+    size = r.ints(ins[1], "size")
+    if len(size) != 2 or min(size) < 1:
+        raise r.error(f"resizes to {size}; the size must be (height, width), each at least 1")
+    return "resize_nearest", [r.names[ins[0]]], {"size": tuple(size), "align_corners": bool(o.AlignCorners()),
                                                  "half_pixel_centers": bool(o.HalfPixelCenters())}
 
 
@@ -295,27 +267,30 @@ READERS: dict[str, Callable[[_Reader, list[int], str], tuple[str, list[str], dic
 }
 
 
-def from_bytes(buf: bytes, name: str = "model.tflite") -> Graph:
-    """Parse an int8 .tflite flatbuffer into a Graph (weights, scales and zero points included)."""
+def from_bytes(buf: bytes, name: str = "model.tflite", limit_mib: float = validate.LIMIT_MIB) -> Graph:
+    """Parse an int8 .tflite flatbuffer into a Graph (weights, scales and zero points included),
+    validated against the kit's contract; activations over `limit_mib` MiB per input are refused."""
     tfl = _tflite()
+    where = printable(name, 200)
     if len(buf) < 8 or not tfl.Model.ModelBufferHasIdentifier(buf, 0):
-        raise UserError(f"'{name}' is not a .tflite file (no TFL3 flatbuffer identifier)")
+        raise UserError(f"'{where}' is not a .tflite file (no TFL3 flatbuffer identifier)")
     try:
-        return _Reader(buf, name).run()
+        model = tfl.Model.GetRootAs(buf, 0)
+        g = _Reader(buf, name, model, validate.check_file(model, buf, name)).run()
+        validate.check_graph(g, name, limit_mib)
+        return g
     except UserError:
         raise
-    except Exception as e:  # a corrupt flatbuffer fails anywhere inside the generated accessors
-        raise UserError(f"'{name}': cannot parse the flatbuffer ({type(e).__name__}: {e}); "
+    except Exception as e:  # bytes that are no flatbuffer fail anywhere inside the generated accessors
+        raise UserError(f"'{where}': cannot parse the flatbuffer ({type(e).__name__}: {printable(str(e), 200)}); "
                         "the file is truncated or corrupt") from None
 
 
-def read(path: str | Path) -> Graph:
-    """Read a .tflite file into a Graph."""
-    try:
-        buf = Path(path).read_bytes()
-    except OSError as e:
-        raise UserError(f"cannot read '{path}': {e.strerror}") from None
-    return from_bytes(buf, str(path))
+def read(path: str | Path, limit_mib: float = validate.LIMIT_MIB) -> Graph:
+    """Read a .tflite file into a Graph; files over `limit_mib` MiB (or not regular files) are refused
+    before they are read."""
+    from .safeio import read_bounded
+    return from_bytes(read_bounded(path, limit_mib, "model"), str(path), limit_mib)
 
 
 # ------------------------------------------------------------------------------------ writing

@@ -1,0 +1,169 @@
+"""Reading untrusted files within bounds, and writing outputs without losing the user's work.
+
+DESIGN.md section 9: files and paths come from anywhere. Reads check sizes before they allocate
+(a model or .npy header cannot make the kit read or allocate gigabytes). Output folders are new,
+empty or marked as the kit's own (`MARKER`); anything else is refused unless the user passes
+`--force`. An output file never replaces one of the command's inputs, its folder must exist, and
+the file written is exactly the path given (no suffix appended), so the path printed is the path
+written.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+MARKER = ".mcunet-lite"  # in a folder the kit created: {"kind": ..., "files": [...]}
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2 ** 20:.1f} MiB"
+
+
+def _regular(path: str | Path, what: str) -> None:
+    """Refuse, before opening it, a path that is not a regular file (a device, FIFO or folder)."""
+    if not Path(path).is_file() and Path(path).exists():
+        raise UserError(f"{what} '{path}' is not a regular file")
+
+
+def read_bounded(path: str | Path, limit_mib: float, what: str) -> bytes:
+    """The bytes of regular file `path`, refused when larger than `limit_mib` MiB (devices such as
+    /dev/zero and folders are refused before any read)."""
+    limit = int(limit_mib * 2 ** 20)
+    try:
+        _regular(path, what)
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise UserError(f"{what} '{path}' is {_mib(size)}, over the {limit_mib:g} MiB limit; "
+                                "pass --size-limit MIB to lift it if you mean it")
+            return f.read(limit + 1)[:limit]
+    except OSError as e:
+        raise UserError(f"cannot read {what} '{path}': {e.strerror}") from None
+
+
+def load_npy(path: str | Path, limit_mib: float) -> np.ndarray:
+    """A numeric .npy array with at least one sample, its header checked before anything is allocated:
+    no pickled objects, a size within `limit_mib` MiB and within the file."""
+    try:
+        _regular(path, "input")
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(f)
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise UserError(f"input '{path}' holds {dtype} values; a numeric array (int8, float32) is expected")
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > limit_mib * 2 ** 20:
+                raise UserError(f"input '{path}' claims {_mib(need)}, over the {limit_mib:g} MiB limit; "
+                                "pass --size-limit MIB to lift it if you mean it")
+            if need > os.fstat(f.fileno()).st_size - f.tell():
+                raise UserError(f"input '{path}' is truncated: its header claims {need} bytes of data")
+            f.seek(0)
+            x = np.lib.format.read_array(f, allow_pickle=False)
+    except UserError:
+        raise
+    except OSError as e:
+        raise UserError(f"cannot read input '{path}': {e.strerror}") from None
+    except ValueError as e:  # not an .npy file, or a malformed header
+        raise UserError(f"cannot read input '{path}': {e}") from None
+    if x.ndim == 0 or x.shape[0] < 1:
+        raise UserError(f"input '{path}' has shape {x.shape}; it needs a batch of at least 1 sample on axis 0")
+    return x
+
+
+def claim_folder(path: str | Path, kind: str, force: bool = False) -> tuple[Path, list[str]]:
+    """Make `path` an output folder of `kind` ('deploy', 'data', ...): created here, empty, or marked
+    as the kit's `kind` output; otherwise refused unless `force`. Returns the folder and the files the
+    kit wrote there last time (empty when it did not), for the caller to replace."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output folder '{out}' is a file; choose a folder name")
+    out.mkdir(parents=True, exist_ok=True)
+    marker = _marker(out)
+    if marker is not None and marker.get("kind") == kind:
+        return out, [f for f in marker.get("files", []) if isinstance(f, str)]
+    entries = sorted(p.name for p in out.iterdir())
+    if entries and not force:
+        raise UserError(f"output folder '{out}' already holds files mcunet-lite did not write there (e.g. "
+                        f"'{entries[0]}'); choose a new or empty folder, or pass --force to write into it anyway")
+    _write_marker(out, kind, [])
+    return out, []
+
+
+def _marker(out: Path) -> dict | None:
+    """The folder's marker, or None when absent or unreadable."""
+    try:
+        d = json.loads((out / MARKER).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _write_marker(out: Path, kind: str, files: list[str]) -> None:
+    (out / MARKER).write_text(json.dumps({"kind": kind, "files": sorted(files)}))
+
+
+def _inside(out: Path, name: str) -> Path | None:
+    """`out / name` when it names a regular file inside `out` (a marker never reaches outside it)."""
+    p = out / name
+    try:
+        inside = p.resolve().is_relative_to(out.resolve()) and not p.is_symlink()
+    except OSError:
+        return None
+    return p if inside and p.is_file() else None
+
+
+def remove_previous(out: Path, files: list[str]) -> None:
+    """Delete the files the kit listed in `out`'s marker (its own earlier output), nothing else."""
+    for name in files:
+        p = _inside(out, name)
+        if p is not None:
+            p.unlink()
+
+
+def record(out: Path, kind: str, before: set[Path]) -> None:
+    """List in `out`'s marker every file that is there now but was not in `before`: the kit's output."""
+    files = [str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p not in before and p.name != MARKER]
+    _write_marker(out, kind, files)
+
+
+def files_in(out: Path) -> set[Path]:
+    """Every file under `out`."""
+    return {p for p in out.rglob("*") if p.is_file()}
+
+
+def output_file(path: str | Path, inputs: list[str | Path], suffixes: tuple[str, ...]) -> Path:
+    """Check an output file path: one of `suffixes`, in an existing folder, not a folder itself and
+    not one of the command's `inputs`."""
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UserError(f"output '{out}' must end in {' or '.join(suffixes)}; the file written is the path given")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write '{out}': folder '{out.parent}' does not exist")
+    if out.is_dir():
+        raise UserError(f"cannot write '{out}': it is a folder")
+    for p in inputs:
+        if out.exists() and Path(p).exists() and os.path.samefile(out, p):
+            raise UserError(f"output '{out}' is the input '{p}'; choose another output path")
+    return out
+
+
+def save_arrays(path: str | Path, arrays: list[np.ndarray], inputs: list[str | Path]) -> Path:
+    """Save `arrays` to exactly `path`: .npz (output_0, output_1, ...) for any number, .npy for one."""
+    out = output_file(path, inputs, (".npy", ".npz"))
+    if out.suffix.lower() == ".npy" and len(arrays) != 1:
+        raise UserError(f"the model has {len(arrays)} outputs; give --output OUT.npz to save them all")
+    try:
+        with open(out, "wb") as f:  # a file object: numpy appends no suffix
+            if out.suffix.lower() == ".npz":
+                np.savez(f, **{f"output_{i}": y for i, y in enumerate(arrays)})
+            else:
+                np.save(f, arrays[0])
+    except OSError as e:
+        raise UserError(f"cannot write '{out}': {e.strerror}") from None
+    return out
