@@ -374,6 +374,41 @@ def cmd_detect_predict(a: argparse.Namespace) -> None:
         print(f"  {f['class']:6s} {f['score']:.2f}  box {f['box']}")
 
 
+def cmd_assets(a: argparse.Namespace) -> None:
+    """List the trained course models, re-measure them against the manifest, retrain or publish one."""
+    from . import assets
+    if a.assets_command == "list":
+        rows = assets.listing()
+        if a.json:
+            print(json.dumps(rows))
+            return
+        for r in rows:
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in r.get("metrics", {}).items() if isinstance(v, float))
+            print(f"{r['name']:16s} {r['kind']:10s} " + (f"{r['bytes'] / 1e6:.2f} MB {r['storage']}, trained "
+                  f"{r['train_seconds'] / 60:.0f} min; {figures}" if r["trained"] else "not trained yet"))
+            print(f"{'':16s} made by: {r['command']}")
+        return
+    if a.assets_command == "publish":
+        print(json.dumps(assets.publish(a.name, a.checkpoint)))
+        return
+    if a.retrain:
+        checkpoint = assets.retrain(a.retrain, a.work)
+        rows = [assets.compare(a.retrain, checkpoint)]
+    else:
+        rows = assets.verify(a.names or None, a.n)
+        if not rows:
+            print("no trained assets in the manifest yet: `mcunet-lite assets list` says how to make them")
+            return
+    if a.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']:16s} {r['metric']} on {r['n']} fresh validation scenes: measured {r['measured']:.4f}, "
+                  f"manifest {r['manifest']:.4f} (tolerance {r['tolerance']:.4f}): {'ok' if r['ok'] else 'FAILED'}")
+    if not all(r["ok"] for r in rows):
+        raise SystemExit(1)
+
+
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
@@ -649,6 +684,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", type=float, default=0.3, help="score threshold (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_detect_predict)
+
+    p = sub.add_parser("assets", help="trained course models: list, verify against the manifest, retrain")
+    assets_sub = p.add_subparsers(dest="assets_command", required=True)
+    q = assets_sub.add_parser("list", help="the assets, how each was made and the metrics it was measured at")
+    q.add_argument("--json", action="store_true", help="print one JSON list")
+    q = assets_sub.add_parser("verify", help="re-measure each asset's headline metric on fresh validation scenes")
+    q.add_argument("names", nargs="*", help="assets to verify (default: every trained one)")
+    q.add_argument("--n", type=int, help="validation scenes (default: as many as the manifest used)")
+    q.add_argument("--retrain", metavar="NAME", help="reproduce asset NAME with its recorded command, then compare")
+    q.add_argument("--work", default="mcunet-lite-assets", help="where --retrain trains (default: %(default)s)")
+    q.add_argument("--json", action="store_true", help="print one JSON list")
+    q = assets_sub.add_parser("publish", help="maintainers: ship a checkpoint made by an asset's recipe")
+    q.add_argument("name")
+    q.add_argument("checkpoint")
+    p.set_defaults(func=cmd_assets)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")

@@ -1,0 +1,281 @@
+"""Course assets: trained models that ship inside the package, so the labs and the demo show what a
+trained network does without training it first.
+
+Each asset is a file in `mcunet_lite/trained/` in the kit's own checkpoint format (readable by
+`train.load_checkpoint`, `detect.load` or `nas.load_supernet`), with its float tensors stored as
+float16 where that changes the headline metric by less than `FLOAT16_TOLERANCE`. Its entry in
+`trained/manifest.json` says how it was made (the `mcunet-lite` command and seed, the synthetic
+data generator's version), its sha256, how long it trained, and the metrics it was measured at on
+validation scenes of another seed than the training run's. `verify` measures the headline metric
+again and compares; `retrain` reproduces an asset with its recorded command.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+TRAINED = Path(__file__).parent / "trained"
+MANIFEST = TRAINED / "manifest.json"
+EVAL_SEED = 1               # validation stream of every measurement; training runs use seed 0
+FLOAT16_TOLERANCE = 0.002   # largest change of the headline metric float16 storage may cause
+CALIB_N = 256               # int8 calibration images (training split)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an asset is made: the kind of model and the `mcunet-lite` arguments (without `--out`)."""
+
+    kind: str                 # "classifier" or "detector"
+    argv: tuple[str, ...]
+    n_eval: int               # validation scenes of the manifest's metrics
+
+    def command(self, out: str | Path) -> list[str]:
+        """The command line that trains this asset into `out` (resuming where an earlier run stopped)."""
+        return ["mcunet-lite", *self.argv, "--out", str(out), "--resume"]
+
+    def option(self, name: str, default: str | None = None) -> str | None:
+        """The value of `--name` in the recipe's arguments."""
+        flag = f"--{name}"
+        return self.argv[self.argv.index(flag) + 1] if flag in self.argv else default
+
+
+RECIPES: dict[str, Recipe] = {
+    "vww-classifier": Recipe("classifier", (
+        "train", "--model", "mbv2", "--width", "0.35", "--resolution", "128", "--epochs", "12",
+        "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=2000),
+    "detector-128": Recipe("detector", (
+        "detect", "train", "--data", "synthetic-crowd", "--resolution", "128", "--epochs", "10",
+        "--n-train", "4000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
+    "detector-256": Recipe("detector", (
+        "detect", "train", "--data", "synthetic-crowd", "--resolution", "256", "--epochs", "10",
+        "--n-train", "4000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
+}
+HEADLINE = {"classifier": "float_top1", "detector": "ap50"}
+
+
+# ------------------------------------------------------------------------------ manifest and files
+def manifest() -> dict[str, dict[str, Any]]:
+    """The manifest's entries by asset name (empty before any asset is published)."""
+    return json.loads(MANIFEST.read_text())["assets"] if MANIFEST.exists() else {}
+
+
+def listing() -> list[dict[str, Any]]:
+    """Every asset: name, kind, whether it is trained, and its manifest entry (or the command that makes it)."""
+    entries = manifest()
+    return [{"name": n, "kind": r.kind, "trained": n in entries,
+             **entries.get(n, {"command": shlex.join(r.command(f"{n}.pt")[:-1])})} for n, r in RECIPES.items()]
+
+
+def _recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise UserError(f"unknown asset '{name}'; assets: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def entry(name: str) -> dict[str, Any]:
+    """The manifest entry of a published asset; a clear error for one not trained yet."""
+    _recipe(name)
+    entries = manifest()
+    if name not in entries:
+        raise UserError(f"asset '{name}' is not in {MANIFEST.name} yet (not trained); make it with "
+                        f"`mcunet-lite assets verify --retrain {name}`")
+    return entries[name]
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def path(name: str) -> Path:
+    """The asset's file, checked against the manifest's sha256 (a damaged file is an error)."""
+    e = entry(name)
+    p = TRAINED / e["file"]
+    if not p.exists() or sha256(p) != e["sha256"]:
+        raise UserError(f"asset file {p} is missing or differs from the manifest's sha256; reinstall the kit "
+                        f"or rebuild it with `mcunet-lite assets verify --retrain {name}`")
+    return p
+
+
+def load(name: str):
+    """The asset's torch module in eval mode, float32 (a classifier or a detector)."""
+    return _load(_recipe(name).kind, path(name))[0]
+
+
+def detector(name: str):
+    """(model, config, metadata) of a detector asset, as `detect.load` returns them."""
+    if _recipe(name).kind != "detector":
+        raise UserError(f"asset '{name}' is a {_recipe(name).kind}, not a detector")
+    return _load("detector", path(name))
+
+
+def resolve(model: str) -> str:
+    """A checkpoint argument of the CLI: an asset name becomes its shipped file, anything else stays."""
+    return str(path(model)) if model in RECIPES and not Path(model).exists() else model
+
+
+def _load(kind: str, checkpoint: Path):
+    """(module, ...) from a checkpoint file of `kind`, whatever its float precision."""
+    if kind == "classifier":
+        from .train import load_checkpoint
+        model, meta, _ = load_checkpoint(checkpoint)
+        return model.float().eval(), meta
+    from . import detect
+    model, cfg, meta = detect.load(checkpoint)
+    return model.float().eval(), cfg, meta
+
+
+def compact(checkpoint: str | Path, out: str | Path) -> None:
+    """Write `checkpoint` without its training state, float tensors as float16 (integers unchanged)."""
+    import torch
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ck["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    ck.pop("state", None)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ck, out)
+
+
+# ------------------------------------------------------------------------------ measurements
+def _classifier_data(meta: dict[str, Any], n: int, split: str = "val", seed: int = EVAL_SEED):
+    from . import data
+    return data.synthetic(n, meta["resolution"], split, seed, progress=False)
+
+
+def measure(name: str, checkpoint: str | Path | None = None, n: int | None = None, full: bool = False) -> dict[str, Any]:
+    """Metrics of an asset (or of another `checkpoint` made by its recipe) on the first `n` scenes of
+    the validation stream `EVAL_SEED`: the headline metric, and with `full` the rest the manifest
+    records (int8 top-1 of a classifier, small-object AP of a detector)."""
+    recipe = _recipe(name)
+    n = n or recipe.n_eval
+    loaded = _load(recipe.kind, Path(checkpoint) if checkpoint else path(name))
+    if recipe.kind == "classifier":
+        return _measure_classifier(*loaded, n, full)
+    return _measure_detector(*loaded, recipe, n)
+
+
+def _measure_classifier(model, meta: dict[str, Any], n: int, full: bool) -> dict[str, Any]:
+    """Float top-1 (torch), and with `full` int8 top-1 (int8ref, bit-exact with TFLite Micro)."""
+    from . import train
+    val = _classifier_data(meta, n)
+    r = {"n": n, "float_top1": train.evaluate(model, val)["accuracy"],
+         "majority": float(max(np.mean(val.labels), 1 - np.mean(val.labels)))}
+    if full:
+        r.update(int8_top1=int8_accuracy(model, meta, val)["int8_accuracy"])
+    return r
+
+
+def int8_accuracy(model, meta: dict[str, Any], val) -> dict[str, float]:
+    """Post-training int8 (min/max calibration on `CALIB_N` training images) vs float, on `val`."""
+    from . import data, quant
+    from .from_torch import from_torch
+    g = from_torch(model.eval(), meta["resolution"], name=meta["model"])
+    calib = data.to_tensor(_classifier_data(meta, CALIB_N, "train", 0).arrays()[0]).permute(0, 2, 3, 1).numpy()
+    q = quant.quantize(g, calib, input_quant=(1 / 128, 0))
+    x, y = val.arrays()
+    return quant.float_vs_int8(g, q, data.to_tensor(x).permute(0, 2, 3, 1).numpy(), y)
+
+
+def _measure_detector(model, cfg, meta: dict[str, Any], recipe: Recipe, n: int) -> dict[str, Any]:
+    """AP@0.5 overall and on small objects on `n` fresh validation scenes."""
+    from . import detdata, detect
+    ds = detdata.load(recipe.option("data", "synthetic"), "val", cfg.resolution, None, n, EVAL_SEED,
+                      meta.get("difficulty", 0.5), progress=False)
+    ap = detect.evaluate(model, cfg, ds)
+    return {"n": n, "ap50": ap["map"], "ap50_small": ap["map_small"], "boxes": _boxes(ds)}
+
+
+def _boxes(ds) -> int:
+    """Ground-truth boxes in a detection set, ignored ones left out (the sample size behind its AP)."""
+    return sum(ds.counts().values())
+
+
+def tolerance(value: float, n: int, n_ref: int) -> float:
+    """How far a metric measured on the first `n` of the `n_ref` scenes the manifest used may differ
+    from the manifest's value by chance: 3 binomial standard errors of a proportion near `value`
+    for a subsample (finite-population corrected), plus half a point for arithmetic differences."""
+    se = math.sqrt(max(value * (1 - value), 0.01) / n * max(1 - n / n_ref, 0.0))  # n_ref = inf: independent
+    return 3 * se + 0.005
+
+
+def _row(name: str, measured: dict[str, Any], subsample: bool) -> dict[str, Any]:
+    """Measured headline metric next to the manifest's, with the tolerance chance allows: for a subsample
+    of the manifest's scenes (`verify`), or for the same scenes measured on another trained copy."""
+    e = entry(name)
+    key = HEADLINE[e["kind"]]
+    ref = e["metrics"][key]
+    size, size_ref = (measured["boxes"], e["metrics"]["boxes"]) if e["kind"] == "detector" else (measured["n"], e["eval"]["n"])
+    tol = tolerance(ref, size, size_ref if subsample else math.inf)
+    return {"name": name, "metric": key, "n": measured["n"], "measured": measured[key], "manifest": ref,
+            "tolerance": tol, "ok": abs(measured[key] - ref) <= tol}
+
+
+def verify(names: list[str] | None = None, n: int | None = None) -> list[dict[str, Any]]:
+    """Re-measure the headline metric of every published asset (or `names`) on the first `n` scenes of
+    the manifest's validation stream (default: all it used) and compare with the manifest."""
+    return [_row(name, measure(name, n=min(n or entry(name)["eval"]["n"], entry(name)["eval"]["n"])), True)
+            for name in names or [k for k in RECIPES if k in manifest()]]
+
+
+def compare(name: str, checkpoint: str | Path) -> dict[str, Any]:
+    """A retrained copy of a published asset against the manifest, on the manifest's validation scenes."""
+    return _row(name, measure(name, checkpoint, n=entry(name)["eval"]["n"]), False)
+
+
+# ------------------------------------------------------------------------------ making assets
+def retrain(name: str, work: str | Path) -> Path:
+    """Run the asset's recorded command into `work` (resuming an interrupted run); the checkpoint."""
+    recipe = _recipe(name)
+    out = Path(work) / f"{name}.pt"
+    cmd = [sys.executable, "-m", "mcunet_lite.cli", *recipe.command(out)[1:]]
+    if subprocess.run(cmd, check=False).returncode != 0:
+        raise UserError(f"retraining '{name}' failed: {shlex.join(cmd)}")
+    return out
+
+
+def _train_seconds(kind: str, checkpoint: Path) -> float:
+    """Training time recorded in a checkpoint (per-epoch seconds summed over every session)."""
+    import torch
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return float(sum(h["seconds"] for h in ck["history"])) if kind == "classifier" else float(ck["meta"]["train_seconds"])
+
+
+def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
+    """Make `checkpoint` (trained by the asset's recipe) the shipped asset: store it compactly,
+    measure it, check that float16 storage is exact enough, and write its manifest entry."""
+    from . import data, detdata
+    recipe = _recipe(name)
+    file = TRAINED / f"{name}.pt"
+    compact(checkpoint, file)
+    metrics = measure(name, file, full=True)
+    exact = measure(name, checkpoint)
+    key = HEADLINE[recipe.kind]
+    if abs(metrics[key] - exact[key]) >= FLOAT16_TOLERANCE:
+        file.write_bytes(Path(checkpoint).read_bytes())  # float16 is not exact enough: keep float32
+        metrics, storage = measure(name, file, full=True), "float32"
+    else:
+        storage = "float16"
+    metrics[f"{key}_float32"] = exact[key]
+    e = {"kind": recipe.kind, "file": file.name, "command": shlex.join(recipe.command(f"{name}.pt")[:-1]),
+         "seed": int(recipe.option("seed", "0")), "data_version": data.VERSION, "storage": storage,
+         "sha256": sha256(file), "bytes": file.stat().st_size,
+         "train_seconds": round(_train_seconds(recipe.kind, Path(checkpoint)), 1),
+         "eval": {"split": "val", "seed": EVAL_SEED, "n": metrics["n"]}, "headline": key, "metrics": metrics}
+    if recipe.kind == "detector":
+        e["boxes_version"] = detdata.BOXES_VERSION
+    entries = manifest()
+    entries[name] = e
+    TRAINED.mkdir(exist_ok=True)
+    MANIFEST.write_text(json.dumps({"assets": dict(sorted(entries.items()))}, indent=1) + "\n")
+    return e

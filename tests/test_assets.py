@@ -1,0 +1,112 @@
+"""Course assets: every shipped model still delivers its manifest's headline metric on fresh
+validation scenes (a fast subsample, tolerance by the binomial standard error); publishing,
+verifying and the sha256 check work and can fail; the recipes are the kit's own commands."""
+import json
+import shlex
+
+import pytest
+import torch
+
+from mcunet_lite import assets, cli, train
+from mcunet_lite.errors import UserError
+
+FAST_N = {"classifier": 400, "detector": 150}   # CI subsample of the manifest's validation scenes
+
+
+@pytest.mark.parametrize("name", list(assets.RECIPES))
+def test_shipped_asset_delivers_its_manifest_metric(name):
+    if name not in assets.manifest():
+        pytest.skip(f"asset '{name}' is not trained yet (not in {assets.MANIFEST.name}); "
+                    f"`mcunet-lite assets verify --retrain {name}` makes it")
+    e = assets.entry(name)
+    assert assets.sha256(assets.TRAINED / e["file"]) == e["sha256"]
+    assert e["data_version"] and e["eval"]["seed"] != e["seed"] and e["command"].startswith("mcunet-lite ")
+    row = assets.verify([name], FAST_N[e["kind"]])[0]
+    assert row["ok"], row
+
+
+def test_classifier_meets_the_course_targets():
+    if "vww-classifier" not in assets.manifest():
+        pytest.skip("asset 'vww-classifier' is not trained yet (not in the manifest)")
+    m = assets.entry("vww-classifier")["metrics"]
+    assert m["n"] >= 2000 and m["float_top1"] >= 0.85, m
+    assert abs(m["int8_top1"] - m["float_top1"]) <= 0.01, m
+    assert abs(m["float_top1"] - m["float_top1_float32"]) < assets.FLOAT16_TOLERANCE, m
+
+
+@pytest.mark.parametrize("name", list(assets.RECIPES))
+def test_recipes_are_kit_commands(name):
+    cmd = assets.RECIPES[name].command("x.pt")
+    assert cmd[0] == "mcunet-lite"
+    a = cli.build_parser().parse_args(cmd[1:])
+    assert a.out == "x.pt" and a.resume and a.seed == 0
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A 'tiny' classifier recipe (32 px, two short epochs), its trained checkpoint, and a private
+    trained/ folder and cache."""
+    monkeypatch.setenv("MCUNET_LITE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(assets, "TRAINED", tmp_path / "trained")
+    monkeypatch.setattr(assets, "MANIFEST", tmp_path / "trained" / "manifest.json")
+    monkeypatch.setattr(assets, "CALIB_N", 32)
+    recipe = assets.Recipe("classifier", ("train", "--model", "mbv1", "--width", "0.25", "--resolution", "32",
+                                          "--epochs", "2", "--n-train", "512", "--n-val", "64", "--seed", "0"), 1000)
+    monkeypatch.setitem(assets.RECIPES, "tiny", recipe)
+    ck = tmp_path / "tiny.pt"
+    cli.main([*recipe.argv, "--out", str(ck), "--json"])
+    return ck
+
+
+def test_publish_then_verify_and_load(tiny, capsys):
+    capsys.readouterr()
+    e = assets.publish("tiny", tiny)
+    assert e["storage"] == "float16" and e["sha256"] == assets.sha256(assets.TRAINED / "tiny.pt")
+    assert e["command"] == shlex.join(["mcunet-lite", *assets.RECIPES["tiny"].argv, "--out", "tiny.pt"])
+    assert set(e["metrics"]) >= {"float_top1", "int8_top1", "float_top1_float32", "majority"}
+    assert e["bytes"] < tiny.stat().st_size / 1.5       # float16, no optimizer state
+    model = assets.load("tiny")
+    assert next(model.parameters()).dtype == torch.float32 and not model.training
+    assert assets.verify(["tiny"], 100)[0]["ok"]
+    assert assets.compare("tiny", tiny)["ok"]             # the float32 original measures the same
+    assert cli.main(["assets", "verify", "tiny", "--n", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "tiny"
+
+
+def test_verify_fails_when_the_manifest_promises_more(tiny):
+    assets.publish("tiny", tiny)
+    m = json.loads(assets.MANIFEST.read_text())
+    m["assets"]["tiny"]["metrics"]["float_top1"] += 0.1
+    assets.MANIFEST.write_text(json.dumps(m))
+    row = assets.verify(["tiny"], 200)[0]
+    assert not row["ok"] and row["measured"] < row["manifest"] - row["tolerance"]
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["assets", "verify", "tiny", "--n", "200"])
+    assert stop.value.code == 1
+
+
+def test_a_classifier_that_stopped_delivering_fails(tmp_path):
+    if "vww-classifier" not in assets.manifest():
+        pytest.skip("asset 'vww-classifier' is not trained yet (not in the manifest)")
+    model, meta, history = train.load_checkpoint(assets.path("vww-classifier"))
+    with torch.no_grad():  # the classes swapped: wrong wherever it was right
+        model.classifier.weight.copy_(model.classifier.weight.flip(0))
+        model.classifier.bias.copy_(model.classifier.bias.flip(0))
+    train.save_checkpoint(tmp_path / "swapped.pt", model, meta, history)
+    m = assets.measure("vww-classifier", tmp_path / "swapped.pt", n=FAST_N["classifier"])
+    row = assets.verify(["vww-classifier"], FAST_N["classifier"])[0]
+    assert m["float_top1"] == pytest.approx(1 - row["measured"]) and m["float_top1"] < row["manifest"] - row["tolerance"]
+
+
+def test_damaged_or_missing_assets_are_refused(tiny):
+    with pytest.raises(UserError, match="not in manifest.json yet"):
+        assets.load("tiny")
+    with pytest.raises(UserError, match="unknown asset"):
+        assets.load("nope")
+    assets.publish("tiny", tiny)
+    f = assets.TRAINED / "tiny.pt"
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    f.write_bytes(bytes(b))
+    with pytest.raises(UserError, match="sha256"):
+        assets.load("tiny")
