@@ -71,12 +71,13 @@ class Project:
 
 # ------------------------------------------------------------------------------ C literals
 # Strings from a model (tensor and file names) are data: they reach the C only through these two.
-COMMENT_SAFE = re.compile(r"[^A-Za-z0-9 _.,:;/+=()\[\]<>#-]")
+COMMENT_SAFE = re.compile(r"[^A-Za-z0-9_.,:;/+=()\[\]<>-]")
 
 
 def c_comment(text: str) -> str:
-    """`text` for the inside of a C comment: characters outside a safe alphabet become '_'. The
-    alphabet has no '*', '?', backslash or line break, so no `*/`, trigraph or line splice can form."""
+    """`text` for the inside of a C comment: characters outside the alphabet of ordinary tensor names
+    become '_'. It has no '*', '?', backslash, space or line break, so no `*/`, trigraph or line splice
+    can form and no sentence of C survives."""
     return COMMENT_SAFE.sub("_", text)
 
 

@@ -6,8 +6,8 @@ tensor / buffer / opcode indices in range, supported ops and types, shapes of po
 option tables present where an op's geometry depends on them and with sane values, and operators
 in an order that computes every activation before it is read (so no cycles). `check_graph` checks
 the Graph the reader built against the int8 contract of DESIGN.md section 4 (types per tensor
-role, finite positive scales, zero points in range, one weight scale per output channel, pooling
-windows that see the input) and the size cap. Every violation is one `UserError` line naming the
+role, finite positive scales, zero points in range, one weight scale per output channel, the
+int8 softmax's fixed output scale) and the size cap. Every violation is one `UserError` line naming the
 op or tensor, the rule and the value; "truncated or corrupt" stays for bytes that are not a
 flatbuffer at all.
 """
@@ -218,14 +218,13 @@ class _FileCheck:
             raise self.fail("the model has no outputs: nothing it computes would be read")
         if sg.OperatorsLength() == 0:
             raise self.fail("the model has no operators: nothing to run")
+        names = [self.opname(k, sg.Operators(k)) for k in range(sg.OperatorsLength())]  # "unsupported" first
         self.tensor(ins[0])
         if self.is_const(ins[0]):
             raise self.fail(f"the model's input ({self.tensor_label(ins[0])}) is a constant")
-        made, names = set(ins), []
-        for k in range(sg.OperatorsLength()):
-            op = sg.Operators(k)
-            names.append(self.opname(k, op))
-            self.operator(k, op, names[-1], made)
+        made = set(ins)
+        for k, name in enumerate(names):
+            self.operator(k, sg.Operators(k), name, made)
         missing = [i for i in outs if i not in made]
         if missing:
             raise self.fail(f"output {self.tensor_label(missing[0])} is computed by no operator")
@@ -293,17 +292,6 @@ def _check_dtype(g: Graph, name: str, dtype: str, role: str, where: str) -> None
         raise _fail(where, f"{role} '{name}'", f"is {got}: unsupported; the {role} must be {dtype} ({SUPPORTED_TYPES})")
 
 
-def _check_window(g: Graph, op: Op, where: str) -> None:
-    """Every window of a pool covers at least one input position (no empty average)."""
-    (_, h, w, _), (_, oh, ow, _) = g.shape(op.inputs[0]), g.shape(op.output)
-    (kh, kw), (sh, sw) = op.attrs["kernel"], op.attrs["stride"]
-    pt, _, pl, _ = op.attrs["pads"]
-    for size, out, k, s, before, axis in ((h, oh, kh, sh, pt, "rows"), (w, ow, kw, sw, pl, "columns")):
-        if before >= k or (out - 1) * s - before >= size:
-            raise _fail(where, f"op '{op.name}' ({op.kind})", f"a {kh}x{kw} window at stride {sh}x{sw} lies wholly in "
-                        f"the padding along the {axis}; every window must see the input")
-
-
 def _check_op(g: Graph, op: Op, where: str) -> None:
     """Types per tensor role and quantization of one op."""
     acts = g.activations(op)
@@ -327,8 +315,6 @@ def _check_op(g: Graph, op: Op, where: str) -> None:
         _check_quant(g, w, where, per_channel=oc)  # the bias's own scale is never read: S_in * S_w is used
         if g.shape(b) != (oc,):
             raise _fail(where, f"bias '{b}'", f"has shape {g.shape(b)}; the op has {oc} output channels")
-    if op.kind in ("avgpool", "maxpool"):
-        _check_window(g, op, where)
 
 
 def activation_total(g: Graph) -> int:
