@@ -189,13 +189,17 @@ def cmd_nas_space(a: argparse.Namespace) -> None:
 
 
 def cmd_nas_train(a: argparse.Namespace) -> None:
-    """TinyNAS stage 2a: train the weight-sharing supernet of one space (sandwich rule)."""
-    from . import nas, supernet
+    """TinyNAS stage 2a: train the weight-sharing supernet of one space (sandwich rule); with --resume,
+    continue an interrupted run from the training state kept beside --out."""
+    from . import nas, supernet, train
+    train.seed_everything(a.seed)  # the supernet's initial weights too: a run repeats
     d = nas.synthetic_data(a.resolution, a.n_train, a.n_val, seed=a.seed, progress=True)
     net = supernet.Supernet(a.width, a.resolution)
+    partial = train.resume_path(a.out)
     history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed, largest_epochs=a.largest_epochs,
-                             device=a.device)
+                             device=a.device, checkpoint=partial, resume=a.resume)
     nas.save_supernet(net, a.out)
+    partial.unlink(missing_ok=True)
     accs = {name: supernet.accuracy(net, cfg, d.calib, d.val_x, d.val_y) for name, cfg in
             (("largest", supernet.largest(a.width, a.resolution)), ("smallest", supernet.smallest(a.width, a.resolution)))}
     print(json.dumps({"out": a.out, "width": a.width, "resolution": a.resolution, "history": history,
@@ -511,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-val", type=int, default=500, help="synthetic validation images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="supernet.pt")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted supernet run with the same "
+                   "--out (its training state is kept in OUT.resume after every epoch)")
     add_device_arg(p)
     p.set_defaults(func=cmd_nas_train)
 

@@ -451,12 +451,6 @@ def load(path: str | Path):
     return model.eval(), cfg, ck["meta"]
 
 
-def resume_path(out: str | Path) -> Path:
-    """Where `train` keeps the per-epoch training state of the detector it will write to `out`."""
-    out = Path(out)
-    return out.with_name(out.name + ".resume")
-
-
 def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, epochs: int = 10,
           batch_size: int = 32, lr: float = 3e-3, n_train: int = 4000, n_val: int = 500, seed: int = 0,
           difficulty: float = 0.5, data: str = "synthetic", val_data: str | None = None, images: str | None = None,
@@ -470,6 +464,7 @@ def train(resolution: int = 128, backbone: str = "mbv2", width: float = 0.35, ep
     import torch
 
     from . import detdata
+    from .train import resume_path
     cfg = config(backbone, width, resolution, mbconv=mbconv)
     train_ds = detdata.load(data, "train", resolution, images, n_train, seed, difficulty, progress)
     val_ds = detdata.load(val_data or data, "val", resolution, images, n_val, seed, difficulty, progress)

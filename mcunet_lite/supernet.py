@@ -13,6 +13,8 @@ copies its weights into a plain zoo model for fine-tuning, quantization and depl
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -21,7 +23,8 @@ import torch.nn.functional as F
 
 from . import search_space as ss
 from .errors import UserError
-from .train import _device_of, _loader, cosine_schedule, distributed, pick_device, seed_everything
+from .train import (_device_of, _loader, cosine_schedule, distributed, pick_device, restore, save_checkpoint,
+                    seed_everything, training_state)
 from .zoo import Block, MBConvConfig, Stage
 
 
@@ -205,13 +208,15 @@ def sandwich(rng: random.Random, space: MBConvConfig, n_random: int = 2) -> list
 
 
 def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-          n_random: int = 2, largest_epochs: int = 0, progress: bool = True, device: str = "cpu") -> list[dict]:
+          n_random: int = 2, largest_epochs: int = 0, progress: bool = True, device: str = "cpu",
+          checkpoint: str | Path | None = None, resume: bool = False) -> list[dict]:
     """Sandwich-rule training (gradients of all sampled subnets summed per step), on `device`
     (`train.pick_device`), after `largest_epochs` epochs (counted in `epochs`) that train only
     the largest subnet, as Once-for-All's progressive shrinking starts from the full network (OFA
     section 3.2): the shared weights learn the task with one subnet per step before every
     subnet must share them. Runs unchanged under torchrun: gradients are averaged across
-    processes (DDP) once per step."""
+    processes (DDP) once per step. With `checkpoint`, rank 0 saves the weights and training state
+    after every epoch; with `resume` too, an interrupted run continues from there exactly."""
     from tqdm.auto import tqdm
     dev = pick_device(device)
     rank, world = distributed()
@@ -223,8 +228,13 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
     steps = epochs * len(loader)
     sched = cosine_schedule(opt, steps, warmup=steps // 10)
     rng, history = random.Random(seed), []
-    for epoch in range(epochs):
+    run = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "n_random": n_random,
+           "largest_epochs": largest_epochs, "world": world}
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        history = restore(checkpoint, net, opt, sched, [rng], run)
+    for epoch in range(len(history), epochs):
         loader.sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
         total, n = 0.0, 0
         for x, y in tqdm(loader, desc=f"supernet epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
                          leave=False):
@@ -243,7 +253,12 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
                 total, n = total + loss.item() * len(y), n + len(y)
             opt.step()
             sched.step()
-        history.append({"epoch": epoch + 1, "loss": total / max(n, 1)})
+        history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "seconds": time.perf_counter() - t0})
+        if progress and rank == 0:
+            tqdm.write(f"supernet epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.3f} "
+                       f"({history[-1]['seconds']:.0f} s)")
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, net, {}, history, training_state(run, opt, sched, [rng]))
     net.set_active(net.space)  # stays on `device`: the search's recalibrations run there too
     return history
 

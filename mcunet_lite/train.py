@@ -184,14 +184,21 @@ def save_checkpoint(path: str | Path, model, meta: dict[str, Any], history: list
     os.replace(tmp, path)
 
 
-def training_state(run: dict[str, Any], opt, sched, generators: list[torch.Generator]) -> dict[str, Any]:
+def resume_path(out: str | Path) -> Path:
+    """Where a run that writes its result to `out` only at the end keeps its per-epoch training state."""
+    out = Path(out)
+    return out.with_name(out.name + ".resume")
+
+
+def training_state(run: dict[str, Any], opt, sched, generators: list) -> dict[str, Any]:
     """What a resumed run needs besides the weights: the run's settings (`run`), the optimizer and
-    schedule state, and the state of the random generators that drive augmentation or data order."""
+    schedule state, and the state of the random generators (torch.Generator or random.Random) that
+    drive augmentation, data order or subnet sampling."""
     return {**run, "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
-            "generators": [g.get_state() for g in generators]}
+            "generators": [g.get_state() if isinstance(g, torch.Generator) else g.getstate() for g in generators]}
 
 
-def restore(path: str | Path, model, opt, sched, generators: list[torch.Generator], run: dict[str, Any]) -> list[dict]:
+def restore(path: str | Path, model, opt, sched, generators: list, run: dict[str, Any]) -> list[dict]:
     """Load a checkpoint's weights and `training_state` into a run about to start; returns its history.
 
     Refuses a checkpoint of a different run (epochs, seed, ...), whose schedule or data order would
@@ -208,7 +215,7 @@ def restore(path: str | Path, model, opt, sched, generators: list[torch.Generato
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["schedule"])
     for g, st in zip(generators, state["generators"]):
-        g.set_state(st)
+        g.set_state(st) if isinstance(g, torch.Generator) else g.setstate(st)
     return ck["history"]
 
 

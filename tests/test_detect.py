@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from interrupt import kill_after_first_checkpoint
-from mcunet_lite import cli, deploy, detdata, detect, floatref, int8ref, patch, schedule
+from mcunet_lite import cli, deploy, detdata, detect, floatref, int8ref, patch, schedule, train
 from mcunet_lite.errors import UserError
 
 R = 64
@@ -142,10 +142,10 @@ def test_train_resumes_an_interrupted_run_exactly(tmp_path, monkeypatch):
     args = dict(resolution=48, epochs=3, batch_size=8, n_train=24, n_val=8, progress=False)
     whole = detect.train(**args, out=tmp_path / "a.pt")
     kill_after_first_checkpoint(monkeypatch, lambda: detect.train(**args, out=tmp_path / "b.pt"))
-    assert detect.resume_path(tmp_path / "b.pt").exists()
+    assert train.resume_path(tmp_path / "b.pt").exists()
     resumed = detect.train(**args, out=tmp_path / "b.pt", resume=True)
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in whole["history"]]
-    assert resumed["val"] == whole["val"] and not detect.resume_path(tmp_path / "b.pt").exists()
+    assert resumed["val"] == whole["val"] and not train.resume_path(tmp_path / "b.pt").exists()
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])

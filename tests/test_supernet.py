@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from interrupt import kill_after_first_checkpoint
 from mcunet_lite import evolution as evo
 from mcunet_lite import search_space as ss
 from mcunet_lite import supernet as sn
@@ -147,3 +148,21 @@ def test_largest_first_epochs_train_only_the_full_network(largest_epochs):
                   for t in m.transforms.values()]
     unchanged = all(torch.equal(t, torch.eye(len(t))) for t in transforms)
     assert unchanged == (largest_epochs == 1)
+
+
+def test_supernet_training_resumes_exactly(tmp_path, monkeypatch):
+    """Killed after epoch 1 of 3 (the sandwich's random subnets included), the resumed run ends with
+    the weights of an uninterrupted one."""
+    def fresh():
+        torch.manual_seed(0)
+        return sn.Supernet(0.2, 32)
+    ds = _random_images(32)
+    whole = fresh()
+    full = sn.train(whole, ds, epochs=3, batch_size=16, largest_epochs=1, progress=False, checkpoint=tmp_path / "a.pt")
+    kill_after_first_checkpoint(monkeypatch, lambda: sn.train(fresh(), ds, epochs=3, batch_size=16, largest_epochs=1,
+                                                              progress=False, checkpoint=tmp_path / "b.pt"), sn)
+    resumed = fresh()
+    hist = sn.train(resumed, ds, epochs=3, batch_size=16, largest_epochs=1, progress=False,
+                    checkpoint=tmp_path / "b.pt", resume=True)
+    assert [h["loss"] for h in hist] == [h["loss"] for h in full]
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
