@@ -541,3 +541,133 @@ def test_hostile_names_are_data_in_the_generated_c(tmp_path):
                          str(tmp_path / "dep"), str(tmp_path / "dep" / "model.c")], capture_output=True, text=True)
     assert cc.returncode == 0, cc.stderr
     assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
+
+
+# ---------------------------------------------------------------------------- paths and files
+def test_outputs_never_replace_inputs_and_are_written_where_printed(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).integers(-128, 128, (2, 32, 32, 3)).astype(np.int8)
+    np.save("x.npy", x)
+    Path("precious.txt").write_text("keep")
+    expected = int8ref.run_all(tflite_io.read(RESNET), x)
+    for output, pattern in (("x.npy", r"output 'x.npy' is the input 'x.npy'"),
+                            (str(RESNET), r"must end in \.npy or \.npz"),
+                            ("precious.txt", r"output 'precious.txt' must end in \.npy or \.npz"),
+                            ("missing/y.npy", r"cannot write 'missing/y.npy': folder 'missing' does not exist"),
+                            (".", r"must end in")):
+        assert_refused(*main_err(capsys, "run", RESNET, "--input", "x.npy", "--output", output), pattern)
+    assert np.array_equal(np.load("x.npy"), x) and Path("precious.txt").read_text() == "keep"
+    code, _ = main_err(capsys, "run", RESNET, "--input", "x.npy", "--output", "y.npz")
+    assert code == 0 and not Path("y.npz.npy").exists()
+    with np.load("y.npz") as z:  # .npz always writes an npz, even for one output
+        assert list(z) == ["output_0"] and np.array_equal(z["output_0"], expected[0])
+    Path("ln.npy").symlink_to("x.npy")
+    assert_refused(*main_err(capsys, "run", RESNET, "--input", "x.npy", "--output", "ln.npy"), "is the input")
+
+
+def test_npy_inputs_are_checked_before_they_are_loaded(tmp_path, capsys):
+    np.save(tmp_path / "zero.npy", np.zeros((0, 32, 32, 3), np.int8))
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with open(tmp_path / "tib.npy", "wb") as f:  # a header claiming 1 TiB over a few bytes of data
+        np.lib.format.write_array_header_1_0(f, {"descr": "|i1", "fortran_order": False, "shape": (2 ** 40,)})
+    with open(tmp_path / "short.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|i1", "fortran_order": False, "shape": (2, 32, 32, 3)})
+    cases = [("zero", r"shape \(0, 32, 32, 3\); it needs a batch of at least 1"), ("obj", r"holds object values"),
+             ("empty", r"cannot read input"), ("tib", r"claims 1048576.0 MiB, over the 64 MiB limit"),
+             ("short", r"is truncated: its header claims 6144 bytes")]
+    for name, pattern in cases:
+        for cmd in (["run", RESNET, "--input", tmp_path / f"{name}.npy", "--output", tmp_path / "y.npy"],
+                    ["deploy", RESNET, "--emulator", "host", "--input", tmp_path / f"{name}.npy", "--out", tmp_path / "d"]):
+            assert_refused(*main_err(capsys, *cmd), pattern)
+    np.save(tmp_path / "many.npy", np.zeros((600, 32, 32, 3), np.int8))
+    assert_refused(*main_err(capsys, "run", RESNET, "--input", tmp_path / "many.npy", "--output", tmp_path / "y.npy"),
+                   r"600 samples take .* MiB of activations, over the 64 MiB limit")
+
+
+def test_models_that_are_not_regular_files_are_not_read(tmp_path, capsys):
+    """/dev/zero, a FIFO (opening it would block) and a folder: refused before anything is read."""
+    import os
+    os.mkfifo(tmp_path / "fifo.tflite")
+    (tmp_path / "dir.tflite").mkdir()
+    t0 = time.perf_counter()
+    for model in ("/dev/zero", tmp_path / "fifo.tflite", tmp_path / "dir.tflite"):
+        assert_refused(*main_err(capsys, "run", model, "--input", "x.npy", "--output", "y.npy"),
+                       r"model '.*' is not a regular file")
+    assert time.perf_counter() - t0 < 5
+
+
+def test_deploy_out_is_new_empty_or_its_own(tmp_path, capsys):
+    (tmp_path / "file.c").write_text("int mine;")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "model.c").write_text("my own work")
+    assert_refused(*main_err(capsys, "deploy", RESNET, "--emulator", "host", "--out", tmp_path / "file.c"),
+                   r"output folder '.*file.c' is a file")
+    assert_refused(*main_err(capsys, "deploy", RESNET, "--emulator", "host", "--out", tmp_path / "mine"),
+                   r"'.*mine' already holds files mcunet-lite did not write there \(e.g. 'model.c'\); .* --force")
+    assert (tmp_path / "mine" / "model.c").read_text() == "my own work"
+    out = tmp_path / "new" / "deploy"
+    for _ in range(2):  # created fresh, then recognised as the kit's own
+        code, err = main_err(capsys, "deploy", RESNET, "--emulator", "host", "--out", out)
+        assert code == 0, err
+    import shutil
+    shutil.copytree(out / ".objs", tmp_path / "mine" / ".objs")  # the compiled objects: a quicker build
+    code, err = main_err(capsys, "deploy", RESNET, "--emulator", "host", "--out", tmp_path / "mine", "--force")
+    assert code == 0, err
+
+
+def test_data_synth_never_mixes_or_replaces_sets(tmp_path, capsys):
+    from mcunet_lite import data
+    out = tmp_path / "set"
+    assert main_err(capsys, "data", "synth", "--n", "12", "--resolution", "32", "--format", "vww01", "--out", out)[0] == 0
+    assert main_err(capsys, "data", "synth", "--n", "6", "--resolution", "16", "--format", "vww01", "--out", out)[0] == 0
+    pixels, labels, names = data._read_vww01(out)  # the second set replaced the kit's first one: one resolution
+    assert pixels.shape[1:] == (16, 16, 3) and len(list(out.glob("*.bin"))) == len(names)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "y_labels.csv").write_text("mine.bin,2,1\n")
+    assert_refused(*main_err(capsys, "data", "synth", "--n", "4", "--format", "vww01", "--out", user),
+                   r"already holds files mcunet-lite did not write there \(e.g. 'y_labels.csv'\)")
+    assert (user / "y_labels.csv").read_text() == "mine.bin,2,1\n"
+    for args, pattern in ((["--difficulty", "nan"], r"difficulty must be a number in \[0, 1\], got nan"),
+                          (["--difficulty", "7"], r"got 7.0"),
+                          (["--resolution", "100000"], r"a resolution in \[8, 2048\], got n=4, resolution=100000")):
+        assert_refused(*main_err(capsys, "data", "synth", "--n", "4", "--out", tmp_path / "x", *args), pattern)
+
+
+def test_data_info_on_hostile_files(tmp_path, capsys):
+    from PIL import Image
+    root = tmp_path / "mlperf"
+    for cls in ("person", "non_person"):
+        (root / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(root / cls / "a.png")
+    last = root / "non_person" / "z.png"  # `data info` reads the first and the last image's header
+    last.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
+    assert_refused(*main_err(capsys, "data", "info", root), r"cannot read image '.*z.png'")
+    Image.new("1", (1, 1)).save(last)
+    raw = bytearray(last.read_bytes())  # the IHDR now claims 100000 x 100000 pixels: a decompression bomb
+    raw[16:24] = (100000).to_bytes(4, "big") * 2
+    last.write_bytes(bytes(raw))
+    assert_refused(*main_err(capsys, "data", "info", root), r"cannot read image '.*z.png'|is 100000x100000")
+    last.write_bytes(b"")
+    last.chmod(0)
+    assert_refused(*main_err(capsys, "data", "info", root), r"cannot read image '.*z.png'")
+    pyvww = tmp_path / "pyvww"
+    (pyvww / "annotations").mkdir(parents=True)
+    js = pyvww / "annotations" / "instances_train.json"
+    js.write_text("[" * 100000 + "]" * 100000)
+    assert_refused(*main_err(capsys, "data", "info", pyvww), r"malformed pyvww file .*RecursionError")
+    js.write_text(json.dumps({"images": [{"id": 0, "file_name": "a.png", "height": 0, "width": 5}],
+                              "annotations": [{"image_id": 0, "category_id": 1, "area": 3}],
+                              "categories": [{"id": 0, "name": "not-person"}, {"id": 1, "name": "person"}]}))
+    assert_refused(*main_err(capsys, "data", "info", pyvww), r"image 0 is 5x0; sizes must be positive integers")
+
+
+def test_lab_dir_and_kit_build_over_files_that_are_not_theirs(tmp_path, capsys):
+    from mcunet_lite import kit
+    from mcunet_lite.errors import UserError
+    (tmp_path / "file").write_text("x")
+    assert_refused(*main_err(capsys, "lab", "--dir", tmp_path / "file", "--copy-only"), r"--dir '.*file' is a file")
+    (tmp_path / "nb.ipynb").write_text("this is not JSON")
+    with pytest.raises(UserError, match=r"is not a notebook the kit generated \(NotJSONError\); refusing to overwrite"):
+        kit._protect(tmp_path / "nb.ipynb", force=False)
