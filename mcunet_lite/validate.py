@@ -7,9 +7,9 @@ option tables present where an op's geometry depends on them and with sane value
 in an order that computes every activation before it is read (so no cycles). `check_graph` checks
 the Graph the reader built against the int8 contract of DESIGN.md section 4 (types per tensor
 role, finite positive scales, zero points in range, one weight scale per output channel, the
-int8 softmax's fixed output scale) and the size cap. Every violation is one `UserError` line naming the
-op or tensor, the rule and the value; "truncated or corrupt" stays for bytes that are not a
-flatbuffer at all.
+int8 softmax's fixed output scale) and the size cap. Every violation is one `UserError` line
+naming the op or tensor, the rule and the value; "truncated or corrupt" stays for bytes that are
+not a flatbuffer at all.
 """
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ class _FileCheck:
         """Buffer index, type and shape of tensor `i`."""
         t = self.sg.Tensors(i)
         if not 0 <= t.Buffer() < self.n_buffers:
-            raise self.fail(f"{self.tensor_label(i)} uses buffer {t.Buffer()}; the model has buffers 0..{self.n_buffers - 1}")
+            raise self.fail(f"{self.tensor_label(i)} uses buffer {t.Buffer()}; the model has buffers "
+                            f"0..{self.n_buffers - 1}")
         if t.Type() not in DTYPES:
             raise self.fail(f"{self.tensor_label(i)} is {type_name(t.Type())}: unsupported type; supported: "
                             f"{SUPPORTED_TYPES}")
@@ -151,12 +152,11 @@ class _FileCheck:
     def operator(self, k: int, op, name: str, made: set[int]) -> None:
         """Inputs (roles, order), output and options of op `k`; adds its output to `made`."""
         rule, where = OPS[name], f"op {k} ({name})"
-        ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
-        outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        need = len(rule.inputs.rstrip("o"))
-        if not need <= len(ins) <= len(rule.inputs) or len(outs) != 1:
+        ins, outs = _ints(op, "Inputs"), _ints(op, "Outputs")
+        need, most = len(rule.inputs.rstrip("o")), len(rule.inputs)
+        if not need <= len(ins) <= most or len(outs) != 1:
             raise self.fail(f"{where} has {len(ins)} inputs and {len(outs)} outputs; it takes "
-                            f"{need}{'' if need == len(rule.inputs) else f' to {len(rule.inputs)}'} inputs and 1 output")
+                            f"{need}{'' if need == most else f' to {most}'} inputs and 1 output")
         for pos, (i, role) in enumerate(zip(ins, rule.inputs)):
             if i == -1 and role == "o":
                 continue
@@ -172,8 +172,8 @@ class _FileCheck:
         out = self.index(outs[0], f"{where} output")
         self.tensor(out)
         if out in made or self.is_const(out):
-            raise self.fail(f"{where} writes {self.tensor_label(out)}, which is "
-                            f"{'a constant' if self.is_const(out) else 'already computed'}; each activation has one writer")
+            what = "a constant" if self.is_const(out) else "already computed"
+            raise self.fail(f"{where} writes {self.tensor_label(out)}, which is {what}; each activation has one writer")
         made.add(out)
         self.options(where, op, rule)
 
@@ -210,8 +210,8 @@ class _FileCheck:
         sg = self.sg
         for i in range(self.n_tensors):
             self.name_complete(i)
-        ins = [self.index(int(i), "the model's input list") for i in sg.InputsAsNumpy()] if sg.InputsLength() else []
-        outs = [self.index(int(i), "the model's output list") for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+        ins = [self.index(i, "the model's input list") for i in _ints(sg, "Inputs")]
+        outs = [self.index(i, "the model's output list") for i in _ints(sg, "Outputs")]
         if len(ins) != 1:
             raise self.fail(f"the model has {len(ins)} inputs: unsupported; supported: exactly 1 input")
         if not outs:
@@ -234,6 +234,11 @@ class _FileCheck:
         """Tensor `i`'s name lies inside the file (a truncated file shows here first)."""
         if not _string_complete(self.sg.Tensors(i)._tab, 10, len(self.buf)):  # 10: the vtable slot of Tensor.name
             raise self.fail(f"the file ends inside tensor {i}'s name; it is truncated")
+
+
+def _ints(table, field: str) -> list[int]:
+    """An int vector field of a flatbuffer table as a list (empty when absent)."""
+    return [int(v) for v in getattr(table, f"{field}AsNumpy")()] if getattr(table, f"{field}Length")() else []
 
 
 def _string_complete(table, slot: int, size: int) -> bool:
@@ -259,7 +264,7 @@ def check_file(model, buf: bytes, where: str) -> list[str]:
 
 # ------------------------------------------------------------------------------------- the graph
 def _fail(where: str, what: str, msg: str) -> UserError:
-    return UserError(f"'{printable(where, 200)}': {what}: {msg}")
+    return UserError(f"'{printable(where, 200)}': {what} {msg}")
 
 
 def _check_quant(g: Graph, name: str, where: str, per_channel: int | None = None) -> None:
@@ -269,7 +274,7 @@ def _check_quant(g: Graph, name: str, where: str, per_channel: int | None = None
     t = g.tensors[name]
     what = f"tensor '{name}' ({t.dtype})"
     if t.quant is None:
-        raise _fail(where, what, "has no quantization parameters; int8 and int32 tensors need a scale and zero point")
+        raise _fail(where, what, "has no quantization parameters; int8 tensors need a scale and a zero point")
     scale, zp = np.ravel(t.quant.scale), np.ravel(t.quant.zero_point)
     allowed = (1,) if per_channel is None else (1, per_channel)
     if len(scale) not in allowed:
@@ -279,11 +284,11 @@ def _check_quant(g: Graph, name: str, where: str, per_channel: int | None = None
         raise _fail(where, what, f"has {len(scale)} scales but {len(zp)} zero points; they must pair up")
     bad = scale[~(np.isfinite(scale) & (scale > 0))]
     if bad.size:
-        raise _fail(where, what, f"scale {bad[0]}: scales must be finite and positive")
+        raise _fail(where, what, f"has scale {bad[0]}: scales must be finite and positive")
     lo, hi = (0, 0) if t.const else (-128, 127)  # weights are symmetric (DESIGN.md section 4)
     bad_zp = zp[(zp < lo) | (zp > hi)]
     if bad_zp.size:
-        raise _fail(where, what, f"zero point {bad_zp[0]}: zero points must lie in [{lo}, {hi}]")
+        raise _fail(where, what, f"has zero point {bad_zp[0]}: zero points must lie in [{lo}, {hi}]")
 
 
 def _check_dtype(g: Graph, name: str, dtype: str, role: str, where: str) -> None:
