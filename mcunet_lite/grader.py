@@ -144,7 +144,9 @@ class Worker:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        """Kill the process group (children included, signals ignored or not) and reap it."""
+        """Kill the process group (children included, signals ignored or not) and reap it; once."""
+        if self.requests.closed:
+            return
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -213,6 +213,7 @@ def _forever(*a):
     while True:
         time.sleep(0.01)
 {assign}_forever
+# next cell
 _forever()
 """,
     "an output flood": """
@@ -230,12 +231,13 @@ def test_cheating_notebook_scores_zero_within_its_limits(lab, why, tmp_path):
     the run ends within its limits, and the grader's own memory stays small."""
     nb = read(kit.ROOT / "labs" / f"{lab}.ipynb")
     assign = "".join(f"{e.function} = " for e in checks.EXERCISES[lab])
-    nb.cells.append(nbformat.v4.new_code_cell(CHEATS[why].replace("{assign}", assign)))
-    limits = grader.Limits(cell_seconds=4, total_seconds=120)
+    for source in CHEATS[why].replace("{assign}", assign).split("# next cell\n"):
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+    limits = grader.Limits(cell_seconds=8, total_seconds=150)
     start = time.monotonic()
     r = _graded(nb, tmp_path, limits)
     assert r.score == 0, r.text()
-    assert time.monotonic() - start < 150
+    assert time.monotonic() - start < 180
     assert not (tmp_path / "report.json").exists()
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2_000_000  # kB: the flood never piles up here
     if why == "an output flood":
