@@ -43,7 +43,7 @@ class _Reader:
         self.buf, self.tfl, self.where, self.model, self.opnames = buf, _tflite(), name, model, opnames
         self.sg = self.model.Subgraphs(0)
         stem = printable(Path(name).stem)
-        self.g = Graph(stem, meta={"model": stem, "width": None, "source": name})
+        self.g = Graph(stem, meta={"model": stem, "width": None, "source": printable(name)})
         self.names: dict[int, str] = {}
         self.op, self.k, self.opname = None, -1, ""
 
