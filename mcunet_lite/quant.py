@@ -195,17 +195,26 @@ def calibration_images(source: str, n: int, resolution: int) -> np.ndarray:
     return np.ascontiguousarray(images, np.float32)
 
 
+def _int8_outputs(q: Graph, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Dequantized int8ref outputs of graph `q` on float `images`, batch by batch."""
+    return np.concatenate([dequantize_output(q, int8ref.run(q, quantize_input(q, images[i:i + batch_size])))
+                           for i in range(0, len(images), batch_size)])
+
+
 def float_vs_int8(g: Graph, q: Graph, images: np.ndarray, labels: np.ndarray | None = None,
-                  batch_size: int = 64) -> dict[str, float]:
+                  batch_size: int = 64, workers: int = 1) -> dict[str, float]:
     """How closely int8 graph `q` follows float graph `g` on `images`: top-1 agreement and output
-    differences (dequantized, in real units), plus top-1 accuracy of both where `labels` exist."""
+    differences (dequantized, in real units), plus top-1 accuracy of both where `labels` exist.
+    `workers` > 1 runs the int8 executor (the slow part) in that many processes."""
     from . import floatref
-    f_out, q_out = [], []
-    for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
-        f_out.append(floatref.run(g, x))
-        q_out.append(dequantize_output(q, int8ref.run(q, quantize_input(q, x))))
-    f, d = np.concatenate(f_out), np.concatenate(q_out)
+    f = np.concatenate([floatref.run(g, images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    if workers > 1 and len(images) > batch_size:
+        import multiprocessing as mp
+        chunks = np.array_split(images, workers)
+        with mp.get_context("fork").Pool(workers) as pool:
+            d = np.concatenate(pool.starmap(_int8_outputs, [(q, c, batch_size) for c in chunks]))
+    else:
+        d = _int8_outputs(q, images, batch_size)
     r = {"n": len(images), "top1_agreement": float(np.mean(f.argmax(-1) == d.argmax(-1))),
          "max_abs_diff": float(np.max(np.abs(f - d))), "mean_abs_diff": float(np.mean(np.abs(f - d)))}
     if labels is not None:

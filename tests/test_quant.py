@@ -113,6 +113,14 @@ def test_every_int8_op_follows_its_float_op_within_one_step(model, resolution):
         assert err.mean() < 0.3
 
 
+def test_float_vs_int8_in_worker_processes_is_the_same(mbv2):
+    g, images = mbv2
+    q = quant.quantize(g, images[:32], input_quant=(1 / 128, 0))
+    labels = np.arange(len(images)) % 2
+    one = quant.float_vs_int8(g, q, images, labels, batch_size=16)
+    assert quant.float_vs_int8(g, q, images, labels, batch_size=16, workers=2) == one and one["n"] == 64
+
+
 def test_percentile_narrows_ranges(mbv2):
     g, images = mbv2
     full, clipped, p100 = (quant.calibrate(g, images[:16], p) for p in (None, 99.0, 100.0))
