@@ -32,15 +32,15 @@ def load_input(path: str, g: Graph, size_limit: float):
     """A .npy batch for `g`'s input: its header checked before loading, its dtype and shape the
     model's, and the batch's activations within `size_limit` MiB."""
     from .safeio import load_npy
-    from .validate import activation_total
+    from .validate import run_bytes
     xs = load_npy(path, size_limit)
     t = g.tensors[g.inputs[0]]
     if str(xs.dtype) != t.dtype or tuple(xs.shape[1:]) != tuple(t.shape[1:]):
         raise UserError(f"input '{path}' must be {t.dtype} of shape (N, {', '.join(map(str, t.shape[1:]))}), "
                         f"got {xs.dtype} {xs.shape}")
-    if len(xs) * activation_total(g) > size_limit * 2 ** 20:
-        raise UserError(f"input '{path}': {len(xs)} samples take {len(xs) * activation_total(g) / 2 ** 20:.1f} MiB of "
-                        f"activations, over the {size_limit:g} MiB limit; pass fewer samples or --size-limit MIB")
+    if len(xs) * run_bytes(g) > size_limit * 2 ** 20:
+        raise UserError(f"input '{path}': running {len(xs)} samples takes {len(xs) * run_bytes(g) / 2 ** 20:.1f} MiB, "
+                        f"over the {size_limit:g} MiB limit; pass fewer samples or --size-limit MIB")
     return xs
 
 

@@ -322,17 +322,26 @@ def _check_op(g: Graph, op: Op, where: str) -> None:
             raise _fail(where, f"bias '{b}'", f"has shape {g.shape(b)}; the op has {oc} output channels")
 
 
-def activation_total(g: Graph) -> int:
-    """Bytes of all activation tensors of one sample: what an executor that keeps them all holds."""
+def run_bytes(g: Graph) -> int:
+    """Bytes the int8 executor holds for one input: every activation, plus the float64 copies the
+    costliest conv or linear op makes (its input, its im2col windows, its accumulators)."""
     item = {"float32": 4, "int32": 4}
-    return sum(t.size * item.get(t.dtype, 1) for t in g.tensors.values() if not t.const)
+    total = sum(t.size * item.get(t.dtype, 1) for t in g.tensors.values() if not t.const)
+    peak = 0
+    for op in g.ops:
+        if op.kind in ("conv2d", "linear"):
+            w, out = g.shape(op.inputs[1]), g.tensors[op.output].size
+            cols = out // w[0] * math.prod(w[1:]) if op.attrs.get("groups", 1) == 1 else 0
+            peak = max(peak, 8 * (g.tensors[op.inputs[0]].size + cols + 2 * out))
+    return total + peak
 
 
 def check_graph(g: Graph, where: str, limit_mib: float = LIMIT_MIB) -> None:
     """The int8 contract of DESIGN.md section 4 on a Graph read from `where`, and the size cap."""
-    total = activation_total(g)
+    total = run_bytes(g)
     if total > limit_mib * 2 ** 20:
-        raise UserError(f"'{printable(where, 200)}': its activations take {total / 2 ** 20:.1f} MiB per input, over "
-                        f"the {limit_mib:g} MiB limit; pass --size-limit MIB to lift it if you mean it")
+        raise UserError(f"'{printable(where, 200)}': running it takes {total / 2 ** 20:.1f} MiB per input (activations "
+                        f"and the executor's working copies), over the {limit_mib:g} MiB limit; pass --size-limit MIB "
+                        "to lift it if you mean it")
     for op in g.ops:
         _check_op(g, op, where)

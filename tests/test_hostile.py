@@ -461,7 +461,7 @@ def test_huge_consistent_model_is_refused_unless_the_limit_is_lifted(tmp_path, c
     (tmp_path / "huge.tflite").write_bytes(huge_activation())
     for cmd in ("profile", "schedule"):
         assert_refused(*main_err(capsys, cmd, tmp_path / "huge.tflite"),
-                       r"activations take 1907.\d MiB per input, over the 64 MiB limit; pass --size-limit")
+                       r"running it takes 1907.\d MiB per input .*, over the 64 MiB limit; pass --size-limit")
     assert main_err(capsys, "profile", tmp_path / "huge.tflite", "--size-limit", "4096")[0] == 0
     assert_refused(*main_err(capsys, "profile", RESNET, "--size-limit", "0.01"),
                    r"model '.*' is 0.\d MiB, over the 0.01 MiB limit")
@@ -585,7 +585,7 @@ def test_npy_inputs_are_checked_before_they_are_loaded(tmp_path, capsys):
             assert_refused(*main_err(capsys, *cmd), pattern)
     np.save(tmp_path / "many.npy", np.zeros((600, 32, 32, 3), np.int8))
     assert_refused(*main_err(capsys, "run", RESNET, "--input", tmp_path / "many.npy", "--output", tmp_path / "y.npy"),
-                   r"600 samples take .* MiB of activations, over the 64 MiB limit")
+                   r"running 600 samples takes .* MiB, over the 64 MiB limit")
 
 
 def test_models_that_are_not_regular_files_are_not_read(tmp_path, capsys):
