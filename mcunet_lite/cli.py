@@ -44,9 +44,17 @@ def load_input(path: str, g: Graph, size_limit: float):
     return xs
 
 
+def _mib(text: str) -> float:
+    """A positive, finite number of MiB (argparse type)."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of MiB, got {text}")
+    return value
+
+
 def add_size_limit_arg(p: argparse.ArgumentParser) -> None:
     """--size-limit: the cap on an untrusted model file, its activations and an input batch."""
-    p.add_argument("--size-limit", type=float, default=LIMIT_MIB, metavar="MIB",
+    p.add_argument("--size-limit", type=_mib, default=LIMIT_MIB, metavar="MIB",
                    help=".tflite files and the activations of a run larger than this are refused (default: %(default)s)")
 
 

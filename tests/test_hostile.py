@@ -465,6 +465,10 @@ def test_huge_consistent_model_is_refused_unless_the_limit_is_lifted(tmp_path, c
     assert main_err(capsys, "profile", tmp_path / "huge.tflite", "--size-limit", "4096")[0] == 0
     assert_refused(*main_err(capsys, "profile", RESNET, "--size-limit", "0.01"),
                    r"model '.*' is 0.\d MiB, over the 0.01 MiB limit")
+    for bad in ("nan", "-1", "inf"):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["profile", str(RESNET), "--size-limit", bad])
+        assert e.value.code == 2 and "must be a positive number of MiB" in capsys.readouterr().err
 
 
 def test_valid_models_still_read(tmp_path, capsys):
