@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .validate import printable
 
 MARKER = ".mcunet-lite"  # in a folder the kit created: {"kind": ..., "files": [...]}
 
@@ -41,7 +42,7 @@ def read_bounded(path: str | Path, limit_mib: float, what: str) -> bytes:
             if size > limit:
                 raise UserError(f"{what} '{path}' is {_mib(size)}, over the {limit_mib:g} MiB limit; "
                                 "pass --size-limit MIB to lift it if you mean it")
-            return f.read(limit + 1)[:limit]
+            return f.read(limit)
     except OSError as e:
         raise UserError(f"cannot read {what} '{path}': {e.strerror}") from None
 
@@ -70,7 +71,7 @@ def load_npy(path: str | Path, limit_mib: float) -> np.ndarray:
     except OSError as e:
         raise UserError(f"cannot read input '{path}': {e.strerror}") from None
     except ValueError as e:  # not an .npy file, or a malformed header
-        raise UserError(f"cannot read input '{path}': {e}") from None
+        raise UserError(f"cannot read input '{path}': {printable(str(e), 200)}") from None
     if x.ndim == 0 or x.shape[0] < 1:
         raise UserError(f"input '{path}' has shape {x.shape}; it needs a batch of at least 1 sample on axis 0")
     return x
