@@ -47,21 +47,23 @@ def saturating_rounding_doubling_high_mul(a, b) -> np.ndarray:
     """SaturatingRoundingDoublingHighMul: (a * b + nudge) / 2^31 truncated, nudge 2^30 or 1 - 2^30.
 
     The high 32 bits of 2ab, rounded; the one overflowing case INT32_MIN * INT32_MIN saturates.
+    For ab < 0 the truncation toward zero of (ab + 1 - 2^30) / 2^31 is the floor of (ab + 2^30) / 2^31
+    (ceil(v / n) = floor((v + n - 1) / n)), as it is for ab >= 0: one add and one arithmetic shift.
     """
     a, b = _i64(a), _i64(b)
-    ab = a * b
-    v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    r = np.where(v >= 0, v >> 31, -((-v) >> 31))
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, r)
+    r = (a * b + (1 << 30)) >> 31
+    sat = (a == INT32_MIN) & (b == INT32_MIN)
+    return np.where(sat, INT32_MAX, r) if sat.any() else r
 
 
 def rounding_divide_by_pot(x, exponent) -> np.ndarray:
-    """RoundingDivideByPOT: x / 2^exponent rounded to nearest, halves away from zero."""
+    """RoundingDivideByPOT: x / 2^exponent rounded to nearest, halves away from zero.
+
+    TFLite adds 1 where the remainder exceeds half (half plus one for negative x); the same is the
+    floor of (x + half) / 2^exponent, with half one less for negative x (and 0 when exponent is 0)."""
     x, exponent = _i64(x), _i64(exponent)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    half = (np.int64(1) << exponent) >> 1
+    return (x + half - ((x < 0) & (half > 0))) >> exponent
 
 
 def multiply_by_quantized_multiplier(x, m0, shift) -> np.ndarray:
