@@ -21,7 +21,7 @@ import numpy as np
 
 from . import validate
 from .errors import UserError
-from .ir import Graph, Op, Quant, Tensor, same_pads
+from .ir import Graph, GraphError, Op, Quant, Tensor, same_pads
 from .validate import ACTS, DTYPES, SAME, VALID, printable
 
 TYPE_CODES = {v: k for k, v in DTYPES.items()}  # numpy dtype -> TensorType code
@@ -126,7 +126,10 @@ class _Reader:
                             "float32); mcunet-lite reads int8 models: quantize it first (mcunet-lite quantize)")
         name = self.unique(out_name)
         kind, inputs, attrs = READERS[self.opname](self, ins, name)
-        self.g.add_op(kind, name, inputs, attrs)
+        try:
+            self.g.add_op(kind, name, inputs, attrs)
+        except GraphError as e:  # the shapes in the file do not fit the op
+            raise self.error(f"does not fit its inputs: {e}") from None
         t = self.g.tensors[name]
         if t.shape != out_shape:
             raise self.error(f"output shape in the file is {out_shape}, but its inputs give {t.shape}; "
