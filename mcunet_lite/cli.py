@@ -445,9 +445,13 @@ def cmd_kit(a: argparse.Namespace) -> None:
 
 
 def cmd_grade(a: argparse.Namespace) -> None:
-    """Grade a notebook with the package's checks; never modifies the file."""
-    from . import kit
-    report = kit.grade(a.notebook, timeout=a.timeout)
+    """Grade a notebook with the package's checks, out of the student code's reach; never modifies it."""
+    from . import grader
+    for name, value in (("--timeout", a.timeout), ("--total-timeout", a.total_timeout), ("--memory", a.memory)):
+        if not value > 0:
+            raise UserError(f"{name} must be positive (got {value})")
+    limits = grader.Limits(a.timeout, a.total_timeout, int(a.memory * (1 << 20)))
+    report = grader.grade(a.notebook, limits, a.seed)
     print(json.dumps(report.to_dict()) if a.json else report.text())
 
 
@@ -559,10 +563,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=600, help="per-cell time limit in seconds when executing")
     p.set_defaults(func=cmd_kit)
 
-    p = sub.add_parser("grade", help="grade a lab notebook (yours or a student's)")
+    p = sub.add_parser(
+        "grade", help="grade a lab notebook (yours or a student's)", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grading EXECUTES the notebook's code. It runs in a separate process, in a fresh temporary\n"
+        "folder and a process group of its own, under a memory cap and per-cell, per-exercise and total time\n"
+        "limits that hold even when the code ignores signals; its output is capped at 1 MiB. The cases are drawn\n"
+        "from a seed chosen now (printed; --seed or $MCUNET_LITE_GRADE_SEED repeats them) and the expected values\n"
+        "are computed in the grader's process; only the student's return values come back, as plain data, and\n"
+        "are compared there. A function that calls the library function computing its answer (its twin), however\n"
+        "wrapped, fails that case. Nothing printed is read as a score, and the notebook file is never modified.\n"
+        "It is not a container: the code can read what your user can read. Grade untrusted work as a user\n"
+        "with no access to anything private (or in a container).")
     p.add_argument("notebook", help="path to the .ipynb to grade (it is never modified)")
-    p.add_argument("--json", action="store_true", help="print {lab, score, max_score, exercises}")
-    p.add_argument("--timeout", type=int, default=120, help="per-cell time limit in seconds")
+    p.add_argument("--json", action="store_true", help="print {lab, score, max_score, seed, exercises, notebook_errors}")
+    p.add_argument("--timeout", type=float, default=120, help="time limit of each cell and of each exercise's cases, "
+                   "in seconds (default 120)")
+    p.add_argument("--total-timeout", type=float, default=1800, help="time limit of the whole run (default 1800 s)")
+    p.add_argument("--memory", type=float, default=4096, help="memory cap of the notebook's process in MiB "
+                   "(default 4096)")
+    p.add_argument("--seed", type=int, help="the cases' seed (default: $MCUNET_LITE_GRADE_SEED, else a fresh one)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("lab", help="open JupyterLab on your own copy of the labs")
