@@ -36,7 +36,7 @@ CALIB_N = 256               # int8 calibration images (training split)
 class Recipe:
     """How an asset is made: the kind of model and the `mcunet-lite` arguments (without `--out`)."""
 
-    kind: str                 # "classifier" or "detector"
+    kind: str                 # "classifier", "detector" or "supernet"
     argv: tuple[str, ...]
     n_eval: int               # validation scenes of the manifest's metrics
 
@@ -60,8 +60,11 @@ RECIPES: dict[str, Recipe] = {
     "detector-256": Recipe("detector", (
         "detect", "train", "--data", "synthetic-crowd", "--resolution", "256", "--epochs", "10",
         "--n-train", "4000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
+    "supernet": Recipe("supernet", (
+        "nas", "train-supernet", "--width", "0.5", "--resolution", "96", "--epochs", "6", "--largest-epochs", "2",
+        "--n-train", "12000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
 }
-HEADLINE = {"classifier": "float_top1", "detector": "ap50"}
+HEADLINE = {"classifier": "float_top1", "detector": "ap50", "supernet": "largest_top1"}
 
 
 # ------------------------------------------------------------------------------ manifest and files
@@ -88,8 +91,8 @@ def entry(name: str) -> dict[str, Any]:
     _recipe(name)
     entries = manifest()
     if name not in entries:
-        raise UserError(f"asset '{name}' is not in {MANIFEST.name} yet (not trained); make it with "
-                        f"`mcunet-lite assets verify --retrain {name}`")
+        raise UserError(f"asset '{name}' is not in {MANIFEST.name} yet (not trained): `mcunet-lite assets verify "
+                        f"--retrain {name}` trains it, `mcunet-lite assets publish {name} CHECKPOINT` ships it")
     return entries[name]
 
 
@@ -109,7 +112,7 @@ def path(name: str) -> Path:
 
 
 def load(name: str):
-    """The asset's torch module in eval mode, float32 (a classifier or a detector)."""
+    """The asset's torch module in eval mode, float32 (a classifier, a detector or a supernet)."""
     return _load(_recipe(name).kind, path(name))[0]
 
 
@@ -131,6 +134,9 @@ def _load(kind: str, checkpoint: Path):
         from .train import load_checkpoint
         model, meta, _ = load_checkpoint(checkpoint)
         return model.float().eval(), meta
+    if kind == "supernet":
+        from . import nas
+        return (nas.load_supernet(checkpoint).float().eval(),)
     from . import detect
     model, cfg, meta = detect.load(checkpoint)
     return model.float().eval(), cfg, meta
@@ -140,8 +146,10 @@ def compact(checkpoint: str | Path, out: str | Path) -> None:
     """Write `checkpoint` without its training state, float tensors as float16 (integers unchanged)."""
     import torch
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    ck["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}
-    ck.pop("state", None)
+    if "model" in ck:   # train / detect checkpoints; "state" is the training state
+        ck.pop("state", None)
+    key = "model" if "model" in ck else "state"   # nas.save_supernet keeps the weights in "state"
+    ck[key] = {k: v.half() if v.is_floating_point() else v for k, v in ck[key].items()}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ck, out)
@@ -153,7 +161,8 @@ def _classifier_data(meta: dict[str, Any], n: int, split: str = "val", seed: int
     return data.synthetic(n, meta["resolution"], split, seed, progress=False)
 
 
-def measure(name: str, checkpoint: str | Path | None = None, n: int | None = None, full: bool = False) -> dict[str, Any]:
+def measure(name: str, checkpoint: str | Path | None = None, n: int | None = None,
+            full: bool = False) -> dict[str, Any]:
     """Metrics of an asset (or of another `checkpoint` made by its recipe) on the first `n` scenes of
     the validation stream `EVAL_SEED`: the headline metric, and with `full` the rest the manifest
     records (int8 top-1 of a classifier, small-object AP of a detector)."""
@@ -162,6 +171,8 @@ def measure(name: str, checkpoint: str | Path | None = None, n: int | None = Non
     loaded = _load(recipe.kind, Path(checkpoint) if checkpoint else path(name))
     if recipe.kind == "classifier":
         return _measure_classifier(*loaded, n, full)
+    if recipe.kind == "supernet":
+        return _measure_supernet(*loaded, n)
     return _measure_detector(*loaded, recipe, n)
 
 
@@ -185,6 +196,20 @@ def int8_accuracy(model, meta: dict[str, Any], val) -> dict[str, float]:
     q = quant.quantize(g, calib, input_quant=(1 / 128, 0))
     x, y = val.arrays()
     return quant.float_vs_int8(g, q, data.to_tensor(x).permute(0, 2, 3, 1).numpy(), y)
+
+
+def _measure_supernet(net, n: int) -> dict[str, Any]:
+    """Inherited top-1 of the largest and the smallest subnet, each after BatchNorm recalibration on
+    `CALIB_N` training images (the accuracy the evolution's fitness reads)."""
+    import torch
+
+    from . import data, supernet
+    w, r = net.space.width, net.space.resolution
+    calib = data.to_tensor(data.synthetic(CALIB_N, r, "train", 0, progress=False).arrays()[0])
+    vx, vy = data.synthetic(n, r, "val", EVAL_SEED, progress=False).arrays()
+    val = (data.to_tensor(vx), torch.as_tensor(vy))
+    return {"n": n, **{f"{k}_top1": supernet.accuracy(net, cfg(w, r), calib, *val)
+                       for k, cfg in (("largest", supernet.largest), ("smallest", supernet.smallest))}}
 
 
 def _measure_detector(model, cfg, meta: dict[str, Any], recipe: Recipe, n: int) -> dict[str, Any]:
@@ -215,7 +240,8 @@ def _row(name: str, measured: dict[str, Any], subsample: bool) -> dict[str, Any]
     e = entry(name)
     key = HEADLINE[e["kind"]]
     ref = e["metrics"][key]
-    size, size_ref = (measured["boxes"], e["metrics"]["boxes"]) if e["kind"] == "detector" else (measured["n"], e["eval"]["n"])
+    detector = e["kind"] == "detector"
+    size, size_ref = (measured["boxes"], e["metrics"]["boxes"]) if detector else (measured["n"], e["eval"]["n"])
     tol = tolerance(ref, size, size_ref if subsample else math.inf)
     return {"name": name, "metric": key, "n": measured["n"], "measured": measured[key], "manifest": ref,
             "tolerance": tol, "ok": abs(measured[key] - ref) <= tol}
@@ -248,7 +274,21 @@ def _train_seconds(kind: str, checkpoint: Path) -> float:
     """Training time recorded in a checkpoint (per-epoch seconds summed over every session)."""
     import torch
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return float(sum(h["seconds"] for h in ck["history"])) if kind == "classifier" else float(ck["meta"]["train_seconds"])
+    if kind == "detector":
+        return float(ck["meta"]["train_seconds"])
+    return float(sum(h["seconds"] for h in ck["history"]))
+
+
+def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
+    """What network a checkpoint holds: zoo model (or backbone), width and input resolution."""
+    loaded = _load(kind, checkpoint)
+    if kind == "classifier":
+        return {k: loaded[1][k] for k in ("model", "width", "resolution")}
+    if kind == "supernet":
+        return {"model": "supernet", "width": loaded[0].space.width, "resolution": loaded[0].space.resolution}
+    cfg = loaded[1]
+    return {"model": f"detector ({cfg.backbone['model']} backbone)", "width": cfg.backbone["width"],
+            "resolution": cfg.resolution}
 
 
 def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
@@ -267,7 +307,8 @@ def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
     else:
         storage = "float16"
     metrics[f"{key}_float32"] = exact[key]
-    e = {"kind": recipe.kind, "file": file.name, "command": shlex.join(recipe.command(f"{name}.pt")[:-1]),
+    e = {"kind": recipe.kind, "model": _architecture(recipe.kind, file), "file": file.name,
+         "command": shlex.join(recipe.command(f"{name}.pt")[:-1]),
          "seed": int(recipe.option("seed", "0")), "data_version": data.VERSION, "storage": storage,
          "sha256": sha256(file), "bytes": file.stat().st_size,
          "train_seconds": round(_train_seconds(recipe.kind, Path(checkpoint)), 1),

@@ -206,7 +206,7 @@ def cmd_nas_train(a: argparse.Namespace) -> None:
     partial = train.resume_path(a.out)
     history = supernet.train(net, d.train, a.epochs, a.batch_size, a.lr, a.seed, largest_epochs=a.largest_epochs,
                              device=a.device, checkpoint=partial, resume=a.resume)
-    nas.save_supernet(net, a.out)
+    nas.save_supernet(net, a.out, history)
     partial.unlink(missing_ok=True)
     accs = {name: supernet.accuracy(net, cfg, d.calib, d.val_x, d.val_y) for name, cfg in
             (("largest", supernet.largest(a.width, a.resolution)), ("smallest", supernet.smallest(a.width, a.resolution)))}
@@ -216,10 +216,14 @@ def cmd_nas_train(a: argparse.Namespace) -> None:
 
 def cmd_nas_search(a: argparse.Namespace) -> None:
     """TinyNAS stage 2b: evolutionary search of a supernet under SRAM / Flash / MAC limits."""
-    from . import evolution, nas, search_space, supernet
+    from . import assets, evolution, nas, search_space, supernet
     limits = evolution.Limits(int(a.sram * 1024), int(a.flash * 1024), int(a.macs * 1e6) if a.macs else 0)
     if a.supernet:
-        net = nas.load_supernet(a.supernet)
+        net = nas.load_supernet(assets.resolve(a.supernet))
+    elif not a.train_supernet and "supernet" in assets.manifest():
+        net = assets.load("supernet")
+        print(f"searching the shipped supernet (space width {net.space.width}, resolution {net.space.resolution}; "
+              "--train-supernet trains one for the space stage 1 picks)", file=sys.stderr)
     else:
         width, resolution = a.width, a.resolution
         if width is None or resolution is None:
@@ -339,7 +343,8 @@ def cmd_detect_train(a: argparse.Namespace) -> None:
 def cmd_detect_eval(a: argparse.Namespace) -> None:
     """AP@0.5 of a trained detector (float, or int8 through the reference kernels) on a dataset."""
     from . import data, detdata, detect
-    model, cfg, meta = detect.load(a.checkpoint)
+    from . import assets
+    model, cfg, meta = detect.load(assets.resolve(a.checkpoint))
     if a.resolution:  # a fully convolutional detector runs at any multiple of its deepest stride
         cfg = cfg.with_resolution(a.resolution)
     seed = meta.get("seed", 0) if a.seed is None else a.seed
@@ -371,7 +376,8 @@ def cmd_detect_synth(a: argparse.Namespace) -> None:
 def cmd_detect_predict(a: argparse.Namespace) -> None:
     """Detect people and faces on a photo and write it with the boxes drawn (PNG)."""
     from . import detect
-    model, cfg, _ = detect.load(a.checkpoint)
+    from . import assets
+    model, cfg, _ = detect.load(assets.resolve(a.checkpoint))
     img = detect.photo(a.image)
     d = detect.predict(model, cfg, img, a.score)
     detect.draw(img, d, cfg.classes).save(a.out, format="PNG")
@@ -405,6 +411,9 @@ def cmd_assets(a: argparse.Namespace) -> None:
         return
     if a.retrain:
         checkpoint = assets.retrain(a.retrain, a.work)
+        if a.retrain not in assets.manifest():
+            print(f"trained {checkpoint}; `mcunet-lite assets publish {a.retrain} {checkpoint}` ships it")
+            return
         rows = [assets.compare(a.retrain, checkpoint)]
     else:
         rows = assets.verify(a.names or None, a.n)
@@ -537,7 +546,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flash", type=float, default=1024, help="Flash budget in kB")
     p.add_argument("--macs", type=float, help="MAC limit in millions (default: none)")
     p.add_argument("--patch", action="store_true", help="joint search with patch-based inference (MCUNetV2)")
-    p.add_argument("--supernet", help="a trained supernet (default: choose the space and train one)")
+    p.add_argument("--supernet", help="a trained supernet file, or 'supernet' for the shipped one (the default "
+                   "once trained: `mcunet-lite assets list`)")
+    p.add_argument("--train-supernet", action="store_true", help="choose the space for these budgets (stage 1) and "
+                   "train its supernet here instead of searching the shipped one")
     p.add_argument("--width", type=float, help="space width when training a supernet here")
     p.add_argument("--resolution", type=int, help="space resolution when training a supernet here")
     p.add_argument("--space-samples", type=int, default=100, help="stage-1 samples per space")
@@ -690,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_arg(p)
     p.set_defaults(func=cmd_detect_train)
     p = det_sub.add_parser("eval", help="AP@0.5 overall and on small objects, float or int8")
-    p.add_argument("checkpoint", help="a file from `detect train --out`")
+    p.add_argument("checkpoint", help="a file from `detect train --out`, or a shipped detector: "
+                   "detector-128, detector-256 (`mcunet-lite assets list`)")
     p.add_argument("--data", default="synthetic", help=f"{data_help} (default: %(default)s)")
     p.add_argument("--images", help="image folder of a COCO instances JSON")
     p.add_argument("--split", default="val", choices=["train", "val"], help="(default: %(default)s)")
@@ -711,7 +724,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--difficulty", type=float, default=0.5, help="0 (easy) .. 1 (hard) (default: %(default)s)")
     p.set_defaults(func=cmd_detect_synth)
     p = det_sub.add_parser("predict", help="draw detections on a photo and write a PNG")
-    p.add_argument("checkpoint", help="a file from `detect train --out`")
+    p.add_argument("checkpoint", help="a file from `detect train --out`, or a shipped detector: "
+                   "detector-128, detector-256 (`mcunet-lite assets list`)")
     p.add_argument("image", help="an image file, or a photo shipped with a package: astronaut, grace_hopper")
     p.add_argument("--out", default="detections.png", help="PNG to write (default: %(default)s)")
     p.add_argument("--score", type=float, default=0.3, help="score threshold (default: %(default)s)")

@@ -35,10 +35,10 @@ def synthetic_data(resolution: int, n_train: int = 3000, n_val: int = 500, n_cal
     return NASData(train, data.to_tensor(train.arrays(n_calib)[0]), data.to_tensor(vx), torch.as_tensor(vy))
 
 
-def save_supernet(net: sn.Supernet, path: str | Path) -> None:
-    """Weights and the space they belong to."""
+def save_supernet(net: sn.Supernet, path: str | Path, history: list[dict] | None = None) -> None:
+    """Weights, the space they belong to and the training history (per-epoch loss and seconds)."""
     torch.save({"width": net.space.width, "resolution": net.space.resolution, "num_classes": net.space.num_classes,
-                "state": net.state_dict()}, path)
+                "state": net.state_dict(), "history": history or []}, path)
 
 
 def load_supernet(path: str | Path) -> sn.Supernet:

@@ -43,13 +43,19 @@ def test_recipes_are_kit_commands(name):
 
 
 @pytest.fixture
-def tiny(tmp_path, monkeypatch):
-    """A 'tiny' classifier recipe (32 px, two short epochs), its trained checkpoint, and a private
-    trained/ folder and cache."""
+def private(tmp_path, monkeypatch):
+    """A private trained/ folder and data cache."""
     monkeypatch.setenv("MCUNET_LITE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(assets, "TRAINED", tmp_path / "trained")
     monkeypatch.setattr(assets, "MANIFEST", tmp_path / "trained" / "manifest.json")
     monkeypatch.setattr(assets, "CALIB_N", 32)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny(private, monkeypatch):
+    """A 'tiny' classifier recipe (32 px, two short epochs) and its trained checkpoint."""
+    tmp_path = private
     recipe = assets.Recipe("classifier", ("train", "--model", "mbv1", "--width", "0.25", "--resolution", "32",
                                           "--epochs", "2", "--n-train", "512", "--n-val", "64", "--seed", "0"), 1000)
     monkeypatch.setitem(assets.RECIPES, "tiny", recipe)
@@ -95,7 +101,8 @@ def test_a_classifier_that_stopped_delivering_fails(tmp_path):
     train.save_checkpoint(tmp_path / "swapped.pt", model, meta, history)
     m = assets.measure("vww-classifier", tmp_path / "swapped.pt", n=FAST_N["classifier"])
     row = assets.verify(["vww-classifier"], FAST_N["classifier"])[0]
-    assert m["float_top1"] == pytest.approx(1 - row["measured"]) and m["float_top1"] < row["manifest"] - row["tolerance"]
+    assert m["float_top1"] == pytest.approx(1 - row["measured"])
+    assert m["float_top1"] < row["manifest"] - row["tolerance"]
 
 
 def test_damaged_or_missing_assets_are_refused(tiny):
@@ -110,3 +117,43 @@ def test_damaged_or_missing_assets_are_refused(tiny):
     f.write_bytes(bytes(b))
     with pytest.raises(UserError, match="sha256"):
         assets.load("tiny")
+
+
+def test_a_detector_publishes_and_verifies(private, monkeypatch):
+    recipe = assets.Recipe("detector", ("detect", "train", "--resolution", "64", "--epochs", "1", "--n-train", "32",
+                                        "--n-val", "8", "--batch-size", "16", "--seed", "0"), 40)
+    monkeypatch.setitem(assets.RECIPES, "tiny-detector", recipe)
+    cli.main([*recipe.argv, "--out", str(private / "d.pt"), "--json"])
+    e = assets.publish("tiny-detector", private / "d.pt")
+    assert e["model"]["resolution"] == 64 and e["metrics"]["boxes"] > 0 and e["storage"] == "float16"
+    assert set(e["metrics"]) >= {"ap50", "ap50_small", "ap50_float32"}
+    model, cfg, _ = assets.detector("tiny-detector")
+    assert cfg.resolution == 64 and not model.training
+    assert assets.resolve("tiny-detector") == str(assets.TRAINED / "tiny-detector.pt")
+    assert assets.verify(["tiny-detector"], 20)[0]["ok"]
+
+
+def test_retrain_reproduces_an_asset(tiny, capsys):
+    assets.publish("tiny", tiny)
+    capsys.readouterr()
+    assert cli.main(["assets", "verify", "--retrain", "tiny", "--work", str(tiny.parent / "again"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])[0]
+    assert row["ok"] and row["measured"] == pytest.approx(row["manifest"], abs=0.002), row
+
+
+def test_a_supernet_publishes_and_is_searched_by_default(private, monkeypatch, capsys):
+    recipe = assets.Recipe("supernet", ("nas", "train-supernet", "--width", "0.2", "--resolution", "32", "--epochs",
+                                        "1", "--n-train", "64", "--n-val", "16", "--batch-size", "32", "--seed", "0"), 64)
+    monkeypatch.setitem(assets.RECIPES, "supernet", recipe)
+    cli.main([*recipe.argv, "--out", str(private / "s.pt")])
+    e = assets.publish("supernet", private / "s.pt")
+    assert e["model"] == {"model": "supernet", "width": 0.2, "resolution": 32} and e["train_seconds"] > 0
+    assert set(e["metrics"]) >= {"largest_top1", "smallest_top1", "largest_top1_float32"}
+    assert assets.verify(["supernet"], 32)[0]["ok"]
+    capsys.readouterr()
+    assert cli.main(["nas", "search", "--sram", "320", "--flash", "1024", "--population", "4", "--parents", "2",
+                     "--mutations", "2", "--crossovers", "2", "--generations", "1", "--n-train", "64", "--n-val", "16",
+                     "--json"]) == 0
+    out = capsys.readouterr()
+    assert "searching the shipped supernet (space width 0.2, resolution 32" in out.err
+    assert json.loads(out.out)["config"]["resolution"] == 32
