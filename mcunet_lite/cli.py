@@ -441,6 +441,10 @@ def cmd_kit(a: argparse.Namespace) -> None:
     """Build the labs (execute solutions, generate student notebooks) or check a release."""
     from . import kit
     labs = a.lab or None
+    if a.action == "book":
+        html = kit.book(Path(a.out), instructor=a.instructor)
+        print(f"{'instructor' if a.instructor else 'student'} book: {html / 'index.html'}")
+        return
     if a.check:
         problems = kit.check(labs)
         for problem in problems:
@@ -567,8 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nas_search)
 
-    p = sub.add_parser("kit", help="instructor: build labs from their sources, or check a release")
-    p.add_argument("action", choices=["build"], help="build: execute solutions/ and generate labs/")
+    p = sub.add_parser("kit", help="instructor: build labs from their sources, check a release, build the book")
+    p.add_argument("action", choices=["build", "book"], help="build: execute solutions/ and generate labs/ and the "
+                   "book's chapters; book: build the HTML book (the student book: no solutions)")
+    p.add_argument("--instructor", action="store_true", help="book: the instructor's book, with solutions and "
+                   "hidden tests")
+    p.add_argument("--out", default="mcunet-lite-book", help="book: a new or empty folder (default: %(default)s)")
     p.add_argument("--check", action="store_true", help="only check: fail on stale files or leaks into labs/")
     p.add_argument("--lab", action="append", help="only this lab (NN_name); repeatable")
     p.add_argument("--force", action="store_true", help="overwrite edited student notebooks in labs/")

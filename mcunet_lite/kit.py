@@ -8,6 +8,11 @@ Sources are Jupytext percent files in `solutions/src/NN_name.py`. Cell markers (
 Every cell gets nbgrader metadata (grade, solution, locked, points, grade_id, schema_version), so the
 executed `solutions/NN_name.ipynb` is a valid nbgrader source notebook as it is.
 
+The book (`book/`) holds the student book's chapters, `book/labs/NN_name.ipynb`: the student's
+sources with the outputs of every cell that is neither an exercise nor a test, so it shows the
+figures a correct run gives but no solution code or hidden tests. `book()` builds it, or the
+instructor's book with the executed solutions as chapters.
+
 The built-in grader (`mcunet_lite.grader`) never trusts the notebook's own test cells.
 """
 from __future__ import annotations
@@ -16,12 +21,17 @@ import copy
 import hashlib
 import json
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from .errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES, LABS, SOLUTIONS = ROOT / "solutions" / "src", ROOT / "labs", ROOT / "solutions"
+BOOK = ROOT / "book"
+WIDGET = "application/vnd.jupyter.widget-view+json"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 REGION = r"[ \t]*### BEGIN {0}\n.*?[ \t]*### END {0}[ \t]*\n?"
 
@@ -82,6 +92,23 @@ def student_notebook(solution):
     return nb
 
 
+def book_chapter(solution):
+    """The student book's chapter of an executed solution: the student's sources, and the outputs of
+    every cell that is neither an exercise nor a test (the figures a correct run shows). Widget views
+    are dropped: a static page cannot run them, and they would load their code from a CDN."""
+    nb = copy.deepcopy(solution)
+    for cell, stub in zip(nb.cells, student_notebook(solution).cells):
+        cell.source = stub.source
+        ng = cell.metadata["nbgrader"]
+        if cell.cell_type == "code" and (ng["solution"] or ng["grade"]):
+            cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+    nb.metadata["mcunet_lite"] = {"lab": nb.metadata["mcunet_lite"]["lab"], "book": "student"}
+    return nb
+
+
 def _indent(stub: str, region: str) -> str:
     pad = re.match(r"[ \t]*", region).group(0)
     return "\n".join(pad + line for line in stub.splitlines())
@@ -128,7 +155,8 @@ def build(labs: list[str] | None = None, force: bool = False, timeout: int = 600
         execute(sol, SOLUTIONS, timeout)
         _write(sol, SOLUTIONS / f"{lab}.ipynb")
         _write(student, LABS / f"{lab}.ipynb")
-        written += [SOLUTIONS / f"{lab}.ipynb", LABS / f"{lab}.ipynb"]
+        _write(book_chapter(sol), BOOK / "labs" / f"{lab}.ipynb")
+        written += [SOLUTIONS / f"{lab}.ipynb", LABS / f"{lab}.ipynb", BOOK / "labs" / f"{lab}.ipynb"]
     return written
 
 
@@ -162,19 +190,63 @@ def check(labs: list[str] | None = None) -> list[str]:
         if text != _nbformat().writes(student_notebook(sol)) + "\n":
             problems.append(f"{lab_path.relative_to(ROOT)} differs from its generated version: run `mcunet-lite kit build`")
         problems += [f"{lab_path.relative_to(ROOT)}: {p}" for p in leaks(student, sol)]
+        problems += _check_chapter(lab, sol, built)
     return problems
 
 
-def leaks(student, sol) -> list[str]:
-    """What of the solution shows in a student notebook: markers, outputs, solution lines."""
+def _check_chapter(lab: str, sol, built) -> list[str]:
+    """The student book's chapter of `lab`: present, generated from the built solution, leak-free."""
+    path = BOOK / "labs" / f"{lab}.ipynb"
+    if not path.exists():
+        return [f"{path.relative_to(ROOT)} is missing: run `mcunet-lite kit build`"]
+    text = path.read_text()
+    problems = [] if text == _nbformat().writes(book_chapter(built)) + "\n" else [
+        f"{path.relative_to(ROOT)} differs from its generated version: run `mcunet-lite kit build`"]
+    return problems + [f"{path.relative_to(ROOT)}: {p}" for p in leaks(_nbformat().reads(text, as_version=4), sol,
+                                                                       outputs=True)]
+
+
+def leaks(student, sol, outputs: bool = False) -> list[str]:
+    """What of the solution shows in a student notebook (or, with `outputs`, a book chapter, whose
+    other cells keep their outputs): markers, outputs of exercises and tests, solution lines."""
     found = []
     secret = _solution_lines(sol)
     for i, cell in enumerate(student.cells):
         if re.search(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)", cell.source):
             found.append(f"cell {i} holds a solution or hidden-test marker")
-        if cell.get("outputs") or cell.get("execution_count"):
+        graded = cell.metadata.get("nbgrader", {})
+        if (not outputs or graded.get("solution") or graded.get("grade")) and (
+                cell.get("outputs") or cell.get("execution_count")):
             found.append(f"cell {i} holds outputs")
         shown = {ln.strip() for ln in cell.source.splitlines()} & secret
         if shown:
             found.append(f"cell {i} holds solution code: {sorted(shown)[0]!r}")
     return found
+
+
+# -------------------------------------------------------------------------------------- book
+def book_source(dest: Path, instructor: bool = False) -> Path:
+    """Copy `book/` to `dest` (a new folder); for instructors, with the executed solutions (answers and
+    hidden tests) as the lab chapters."""
+    shutil.copytree(BOOK, dest, ignore=shutil.ignore_patterns("_build"))
+    if instructor:
+        for lab in lab_ids():
+            shutil.copy2(SOLUTIONS / f"{lab}.ipynb", dest / "labs" / f"{lab}.ipynb")
+    return dest
+
+
+def book(out: Path, instructor: bool = False) -> Path:
+    """Build the HTML book (student or instructor) under `out` (a new or empty folder), offline, with
+    warnings as errors; returns the folder of the HTML pages."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not an empty folder; give a new folder for the book")
+    src = book_source(out / "source", instructor)
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    if not jb:
+        raise UserError("jupyter-book is not installed: pip install -e '.[labs]'")
+    r = subprocess.run([jb, "build", str(src), "--path-output", str(out), "-W", "--keep-going", "--all"],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise UserError("the book did not build:\n" + (r.stdout[-3000:] + r.stderr[-3000:]).strip())
+    return out / "_build" / "html"
