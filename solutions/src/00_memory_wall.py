@@ -16,8 +16,17 @@
 #
 # **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/00_memory_wall.ipynb`.
+# **Expected figures** (a correct run; the book shows them): MobileNetV2's peak SRAM per block
+# against the three MCUs' budgets (only the first five blocks over 320 kB); weights vs activations
+# of ResNet-18 and MobileNetV2; an explorer widget (width and resolution sliders); VWW stand-in
+# images at 32, 64 and 128 px.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/00_memory_wall.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -27,6 +36,7 @@ import numpy as np
 from mcunet_lite import profile as prof
 from mcunet_lite import viz, zoo
 from mcunet_lite.ir import Graph
+from mcunet_lite.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -57,6 +67,12 @@ for mcu, (sram, flash) in prof.MCU_BUDGETS.items():
 # %% solution=true grade_id="conv_layer_cost"
 def conv_layer_cost(in_shape, out_channels, kernel, stride, groups):
     """Output shape, MACs and int8 activation bytes (input + output) of one conv layer."""
+    # TODO: return (out_shape, macs, sram_bytes) of one convolution.
+    # APPROACH: 1. unpack (N, H, W, C); 2. H_out = ceil(H / stride), W_out likewise;
+    #   3. MACs = N * H_out * W_out * out_channels * kernel * kernel * (C / groups);
+    #   4. bytes = input elements + output elements (int8: one byte each).
+    # HINT: -(-h // s) is ceil(h / s) in integers; a depthwise conv has groups == C.
+    # EXAMPLE: conv_layer_cost((1, 112, 112, 16), 96, 1, 1, 1) -> ((1, 112, 112, 96), 19267584, 1404928)
     ### BEGIN SOLUTION
     n, h, w, c = in_shape
     ho, wo = -(-h // stride), -(-w // stride)
@@ -67,10 +83,11 @@ def conv_layer_cost(in_shape, out_channels, kernel, stride, groups):
 
 
 # %% points=2 grade_id="conv_layer_cost_tests"
-# MobileNetV2's second block expands 112x112x16 to 96 channels with a 1x1 conv:
-assert conv_layer_cost((1, 112, 112, 16), 96, 1, 1, 1) == ((1, 112, 112, 96), 19_267_584, 1_404_928)
-# ...then its stride-2 depthwise 3x3 conv:
-assert conv_layer_cost((1, 112, 112, 96), 96, 3, 2, 96)[1] == 2_709_504
+with visible_tests("conv_layer_cost"):
+    # MobileNetV2's second block expands 112x112x16 to 96 channels with a 1x1 conv:
+    assert conv_layer_cost((1, 112, 112, 16), 96, 1, 1, 1) == ((1, 112, 112, 96), 19_267_584, 1_404_928)
+    # ...then its stride-2 depthwise 3x3 conv:
+    assert conv_layer_cost((1, 112, 112, 96), 96, 3, 2, 96)[1] == 2_709_504
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("00_memory_wall", "conv_layer_cost", globals())
@@ -116,6 +133,14 @@ print("\n".join(g.summary().splitlines()[:8]))
 # %% solution=true grade_id="live_bytes"
 def live_bytes(graph, rule):
     """Bytes live during each op of `graph` (inputs, output, held tensors), under `rule`."""
+    # TODO: one number per op of graph.ops: the bytes of every tensor live while it runs, under rule.
+    # APPROACH: 1. last[t] = index of the last op reading t (graph inputs live from the start,
+    #   graph.outputs to the end); 2. walk the ops keeping a dict of live tensors: an op costs
+    #   everything live + its output; drop tensors whose last reader ran; 3. "tinyengine": subtract
+    #   min(in, out) for a depthwise conv whose input dies there, and apply the fused-residual
+    #   saving described above (conv: y less; ADD: y and its output less).
+    # HINT: graph.activations(op) skips the weights; graph.tensors[t].size is the element count.
+    # EXAMPLE: the visible test's 3-op graph gives [768, 1024, 1536] under both rules.
     ### BEGIN SOLUTION
     last = {t: -1 for t in graph.inputs}
     for i, op in enumerate(graph.ops):
@@ -160,11 +185,13 @@ tiny = Graph("tiny")
 a = tiny.conv2d(tiny.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")      # 8x8x4 -> 8x8x8
 b = tiny.conv2d(a, 8, 3, groups=8, name="b")                                  # depthwise
 tiny.outputs.append(tiny.add_op("add", "c", [a, b], {"act": None}))           # residual: a is held
-assert live_bytes(tiny, "naive") == [12 * 64, 16 * 64, 24 * 64]
-assert live_bytes(tiny, "tinyengine") == [12 * 64, 16 * 64, 24 * 64]       # a is still needed: no in place
+with visible_tests("live_bytes"):
+    assert live_bytes(tiny, "naive") == [12 * 64, 16 * 64, 24 * 64]
+    assert live_bytes(tiny, "tinyengine") == [12 * 64, 16 * 64, 24 * 64]   # a is still needed: no in place
 proj = tiny.conv2d(tiny.conv2d(tiny.outputs.pop(), 16, 1, name="e"), 8, 1, name="p")  # expand, project...
 tiny.outputs.append(tiny.add_op("add", "s", ["c", proj], {"act": None}))   # ...and add to the residual c
-assert live_bytes(tiny, "tinyengine")[3:] == [24 * 64, 24 * 64, 8 * 64]     # p writes c + p into c
+with visible_tests("live_bytes"):
+    assert live_bytes(tiny, "tinyengine")[3:] == [24 * 64, 24 * 64, 8 * 64]  # p writes c + p into c
 ### BEGIN HIDDEN TESTS
 _r = checks.run("00_memory_wall", "live_bytes", globals())
 assert _r["points"], _r["feedback"]
@@ -177,7 +204,7 @@ assert _r["points"], _r["feedback"]
 # NBVAL_CHECK_OUTPUT
 mbv2 = zoo.mobilenet_v2(1.0, 224).graph()
 for rule in ("naive", "tinyengine"):
-    per_op = live_bytes(mbv2, rule)
+    per_op = or_reference(live_bytes)(mbv2, rule)
     worst = int(np.argmax(per_op))
     print(f"{rule:10s}: peak {max(per_op) // KB} kB at {mbv2.ops[worst].name}")
 p = prof.profile(mbv2, "tinyengine")
@@ -199,6 +226,11 @@ print(f"MACs {p.macs / 1e6:.1f}M, params {p.params / 1e6:.2f}M, Flash {p.flash_b
 # %% solution=true grade_id="block_peaks"
 def block_peaks(names, sram):
     """Peak live bytes per block, blocks named by the prefix up to the first numeric part."""
+    # TODO: {block name: largest sram value among its ops}, blocks in order of first appearance.
+    # APPROACH: for each (name, s): split the name on "."; cut after the first all-digit part (or
+    #   after the first part when none); keep the max per block in a dict (dicts keep insertion order).
+    # HINT: "3".isdigit() is True; next((i for ... if ...), default) finds the first match.
+    # EXAMPLE: the visible test gives {"stem": 5, "blocks.0": 7, "head": 2}.
     ### BEGIN SOLUTION
     peaks = {}
     for name, s in zip(names, sram):
@@ -211,8 +243,9 @@ def block_peaks(names, sram):
 
 
 # %% points=2 grade_id="block_peaks_tests"
-assert block_peaks(["stem.conv", "blocks.0.depthwise.conv", "blocks.0.project.conv", "head.conv"],
-                   [5, 7, 3, 2]) == {"stem": 5, "blocks.0": 7, "head": 2}
+with visible_tests("block_peaks"):
+    assert block_peaks(["stem.conv", "blocks.0.depthwise.conv", "blocks.0.project.conv", "head.conv"],
+                       [5, 7, 3, 2]) == {"stem": 5, "blocks.0": 7, "head": 2}
 ### BEGIN HIDDEN TESTS
 _r = checks.run("00_memory_wall", "block_peaks", globals())
 assert _r["points"], _r["feedback"]
@@ -220,7 +253,7 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-peaks = block_peaks([op.name for op in mbv2.ops], live_bytes(mbv2, "tinyengine"))
+peaks = or_reference(block_peaks)([op.name for op in mbv2.ops], or_reference(live_bytes)(mbv2, "tinyengine"))
 values = np.array(list(peaks.values()))
 print(f"{len(peaks)} blocks; largest block peak {values.max() // KB} kB, median {int(np.median(values)) // KB} kB "
       f"({values.max() / np.median(values):.1f}x)")
@@ -260,6 +293,11 @@ plt.show()
 # %% solution=true grade_id="largest_fitting_resolution"
 def largest_fitting_resolution(width, budget, rule):
     """Largest resolution in 48..224 (step 16) whose MobileNetV2 peak SRAM fits `budget` bytes."""
+    # TODO: the largest r in 48, 64, ..., 224 with max(live_bytes(MobileNetV2(width, r), rule)) <= budget.
+    # APPROACH: loop over range(48, 225, 16), build zoo.mobilenet_v2(width, r).graph(), keep the
+    #   last r that fits; None when none does.
+    # HINT: the peak grows with r, but do not rely on it: test every resolution.
+    # EXAMPLE: largest_fitting_resolution(0.35, 320 * 1024, "tinyengine") -> 144
     ### BEGIN SOLUTION
     best = None
     for r in range(48, 225, 16):
@@ -270,7 +308,8 @@ def largest_fitting_resolution(width, budget, rule):
 
 
 # %% points=2 grade_id="largest_fitting_resolution_tests"
-assert largest_fitting_resolution(0.35, 320 * KB, "tinyengine") == 144
+with visible_tests("largest_fitting_resolution"):
+    assert largest_fitting_resolution(0.35, 320 * KB, "tinyengine") == 144
 ### BEGIN HIDDEN TESTS
 _r = checks.run("00_memory_wall", "largest_fitting_resolution", globals())
 assert _r["points"], _r["feedback"]
@@ -280,13 +319,18 @@ assert _r["points"], _r["feedback"]
 # NBVAL_CHECK_OUTPUT
 print("width  " + "  ".join(f"{m:>10s}" for m in prof.MCU_BUDGETS))
 for width in (0.35, 0.5, 0.75, 1.0):
-    row = [largest_fitting_resolution(width, sram, "tinyengine") for sram, _ in prof.MCU_BUDGETS.values()]
+    row = [or_reference(largest_fitting_resolution)(width, sram, "tinyengine") for sram, _ in prof.MCU_BUDGETS.values()]
     print(f"{width:5.2f}  " + "  ".join(f"{str(r):>10s}" for r in row))
+for classes in (1000, 2):
+    flash = prof.profile(zoo.mobilenet_v2(0.35, 144, num_classes=classes).graph()).flash_bytes
+    print(f"width 0.35, {classes:4d} classes: int8 weights {flash / KB:.0f} kB of Flash")
 
 # %% [markdown]
 # Layer by layer, even the STM32H743 (512 kB) cannot run a full-width MobileNetV2 above 128x128,
-# and the STM32F746 stops at 144x144 even for width 0.35 (at that width the int8 weights need
-# under 1 MB of Flash: SRAM is the wall, not Flash).
+# and the STM32F746 stops at 144x144 even for width 0.35. Flash binds too: at width 0.35 the
+# int8 weights with ImageNet's 1000-class head need 1654 kB, over the F746's 1 MB (the widget
+# below shows that figure); most of it is the head, and with VWW's 2 classes (what MCUNet
+# deploys) they need 403 kB. Then SRAM is the wall, not Flash.
 #
 # ## 7. Explore
 #
