@@ -481,8 +481,38 @@ def cmd_lab(a: argparse.Namespace) -> None:
         if not (work / nb.name).exists():
             shutil.copy2(nb, work / nb.name)
             print(f"copied {nb.name} -> {work}/")
-    if not a.copy_only:
-        subprocess.run([sys.executable, "-m", "jupyterlab", "--notebook-dir", str(work)], check=False)
+    if a.copy_only:
+        return
+    command, url = jupyterlab_command(work, a.port, a.no_browser)
+    print(f"JupyterLab on {work}/: {url}  (Ctrl-C to stop)", flush=True)
+    code = subprocess.run(command, check=False).returncode
+    if code not in (0, 130, -2):  # 130 / -2: stopped with Ctrl-C
+        raise UserError(f"JupyterLab failed (exit code {code}); see its messages above")
+
+
+def jupyterlab_command(work: Path, port: int | None, no_browser: bool) -> tuple[list[str], str]:
+    """JupyterLab on `work` at a known port and token, so the printed URL is the one it serves; as
+    root (course containers) with --allow-root, which JupyterLab otherwise refuses."""
+    import secrets
+    port = port or free_port()
+    token = secrets.token_hex(16)
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={work.resolve()}", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+    if no_browser:
+        command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command, f"http://localhost:{port}/lab?token={token}"
+
+
+def free_port(first: int = 8888, tries: int = 50) -> int:
+    """The first port from `first` on that nothing listens on (JupyterLab's own default is 8888)."""
+    import socket
+    for port in range(first, first + tries):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise UserError(f"no free port in {first}..{first + tries - 1}; pass --port")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -607,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="open JupyterLab on your own copy of the labs")
     p.add_argument("--dir", default="my-labs", help="your work folder (default: %(default)s)")
     p.add_argument("--copy-only", action="store_true", help="only copy the notebooks")
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: the first free one from 8888)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser; open the printed URL yourself")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("quantize", help="post-training int8 quantization of a zoo model -> .tflite")

@@ -1,0 +1,29 @@
+"""`mcunet-lite lab`: copies never overwrite, a known port and token (the printed URL), root allowed,
+JupyterLab's failure is the command's failure."""
+import socket
+import subprocess
+import sys
+
+from mcunet_lite import cli
+
+
+def test_command_runs_as_root_without_a_browser_at_the_given_port(monkeypatch, tmp_path):
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    command, url = cli.jupyterlab_command(tmp_path, 8999, no_browser=True)
+    assert {"--allow-root", "--no-browser", "--port=8999", "--ServerApp.port_retries=0"} <= set(command)
+    token = url.split("token=")[1]
+    assert url.startswith("http://localhost:8999/lab?token=") and f"--IdentityProvider.token={token}" in command
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
+    assert "--allow-root" not in cli.jupyterlab_command(tmp_path, 8999, no_browser=False)[0]
+
+
+def test_a_jupyterlab_that_fails_fails_the_command(tmp_path):
+    with socket.socket() as busy:  # JupyterLab cannot listen on a port that is taken
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "mcunet_lite.cli", "lab", "--dir", str(tmp_path / "work"),
+                            "--port", str(port), "--no-browser"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert f"http://localhost:{port}/lab?token=" in r.stdout and "JupyterLab failed" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "work").iterdir())[0] == "00_memory_wall.ipynb"
