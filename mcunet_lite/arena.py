@@ -7,7 +7,9 @@ overwrite another too early corrupts the result:
   before its output channel is written (MCUNet section 3.2);
 - ADD in place, and a conv whose ADD is fused into it: row by row, each row read before it is
   overwritten;
-- RESHAPE: the same bytes, nothing moves.
+- RESHAPE: the same bytes, nothing moves;
+- QUANTIZE over its float input: element by element forward, each float read before its int8
+  byte (at a lower or equal address) is written, so writing the whole result at once is the same.
 `run` compares every tensor, when it is made and whenever it is read, with the layer-by-layer
 reference and says which tensor was corrupted by which op.
 """

@@ -88,6 +88,16 @@ def inplace_pairs(g: Graph, nbytes: dict[str, int] | None = None,
     return pairs
 
 
+def quantize_pairs(g: Graph, life: dict[str, tuple[int, int]] | None = None) -> list[tuple[str, str]]:
+    """(float input, int8 output) of each QUANTIZE whose input dies there: element i's byte is
+    written after the float at bytes 4i..4i+3 is read, so a forward loop may write over its input
+    (the C kernel `mcu_quantize` reads each float by memcpy before storing). A float model input
+    then costs its own bytes and no int8 copy beside it, as in TinyEngine, which takes int8."""
+    life = life or lifetimes(g)
+    return [(op.inputs[0], op.output) for i, op in enumerate(g.ops)
+            if op.kind == "quantize" and life[op.inputs[0]][1] == i]
+
+
 def kernel_scratch_bytes(g: Graph, op_index: int, pairs: list[tuple[str, str]]) -> int:
     """Scratch an emitted kernel needs beside the arena (TinyEngine / CMSIS-NN conventions):
     an in-place depthwise conv keeps one padded input channel; a conv with k > 1 and a pointwise
@@ -253,7 +263,8 @@ def _layout(g: Graph, nbytes: dict[str, int], inplace: bool):
     """In-place pairs, fused residuals, buffers and the bytes live at each op of `g` in its own order."""
     life = lifetimes(g)
     fused = [(r, y, g.ops[i].output) for i, r, y in fused_residuals(g, nbytes, life)] if inplace else []
-    pairs = (inplace_pairs(g, nbytes, life) if inplace else []) + [(r, y) for r, y, _ in fused]
+    pairs = (inplace_pairs(g, nbytes, life) + quantize_pairs(g, life) if inplace else []) + \
+        [(r, y) for r, y, _ in fused]
     buffers = _buffers(g, pairs, nbytes, life)
     return pairs, fused, buffers, _live_sums(buffers, len(g.ops))
 

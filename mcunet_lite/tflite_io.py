@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import validate
+from . import fuse, validate
 from .errors import UserError
 from .ir import Graph, GraphError, Op, Quant, Tensor, same_pads
 from .validate import ACTS, DTYPES, SAME, VALID, printable
@@ -272,7 +272,8 @@ READERS: dict[str, Callable[[_Reader, list[int], str], tuple[str, list[str], dic
 
 def from_bytes(buf: bytes, name: str = "model.tflite", limit_mib: float = validate.LIMIT_MIB) -> Graph:
     """Parse an int8 .tflite flatbuffer into a Graph (weights, scales and zero points included),
-    validated against the kit's contract; activations over `limit_mib` MiB per input are refused."""
+    validated against the kit's contract; activations over `limit_mib` MiB per input are refused.
+    PADs feeding a conv and an input layout TRANSPOSE are folded away (`fuse.fold`)."""
     tfl = _tflite()
     where = printable(name, 200)
     if len(buf) < 8 or not tfl.Model.ModelBufferHasIdentifier(buf, 0):
@@ -281,7 +282,7 @@ def from_bytes(buf: bytes, name: str = "model.tflite", limit_mib: float = valida
         model = tfl.Model.GetRootAs(buf, 0)
         g = _Reader(buf, name, model, validate.check_file(model, buf, name)).run()
         validate.check_graph(g, name, limit_mib)
-        return g
+        return fuse.fold(g)
     except UserError:
         raise
     except Exception as e:  # bytes that are no flatbuffer fail anywhere inside the generated accessors

@@ -118,7 +118,7 @@ def test_a_model_over_the_board_is_refused_before_linking():
     p = codegen.emit(g)
     with pytest.raises(UserError, match=r"does not fit the stm32f405: it needs \d+ B .* of SRAM .*--patch-grid"):
         deploy.check_budget(p, deploy.boards.get("stm32f405"))
-    pp = patch.plan(g, 12, 4)
+    pp = patch.plan(g, 9, 4)
     deploy.check_budget(codegen.emit(g, patch_plan=pp), deploy.boards.get("stm32f405"))  # fits patch by patch
 
 

@@ -42,11 +42,14 @@ def on_board(g, board, tmp_path, objs, **kw):
 @pytest.mark.parametrize("path", REAL, ids=[p.stem for p in REAL])
 def test_real_models_are_bit_exact_on_both_boards(tmp_path, objs, path, board):
     g = tflite_io.read(path)
-    if "person-det" in path.name:  # 337 kB of activations: only patch by patch fits
+    if "person-det" in path.name and board == "stm32f405":  # 240 kB of activations: only patch by patch fits
         with pytest.raises(UserError, match=f"does not fit the {board}"):
             deploy.deploy(g, board, "qemu", out=tmp_path / "layer", cache=objs)
-        r = on_board(g, board, tmp_path, objs, patch_plan=patch.plan(g, 12, 4))
-        assert r.arena_bytes == patch.plan(g, 12, 4).peak_sram_bytes
+        r = on_board(g, board, tmp_path, objs, patch_plan=patch.plan(g, 9, 4))
+        assert r.arena_bytes == patch.plan(g, 9, 4).peak_sram_bytes
+    elif "person-det" in path.name:  # its PADs folded, the float input quantized in place: TinyEngine's arena
+        r = on_board(g, board, tmp_path, objs)
+        assert r.arena_bytes == 245_760
     else:
         r = on_board(g, board, tmp_path, objs)
     assert sum(layer["instructions"] for layer in r.layers) == pytest.approx(r.instructions, rel=0.01)
