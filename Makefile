@@ -5,11 +5,13 @@ TORCH_VERSION ?= 2.13.0
 
 .PHONY: setup setup-apt demo test lab bench
 
-APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+APT_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium libjs-mathjax
 
-# the C emitter builds for Cortex-M and runs under QEMU (DESIGN.md section 6); installed when missing
+# the C emitter builds for Cortex-M and runs under QEMU (DESIGN.md section 6); the book's math renders
+# offline from Debian's MathJax; the browser test drives Debian's chromium. Installed when missing
 setup-apt:
-	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null; then \
+	@if ! command -v arm-none-eabi-gcc >/dev/null || ! command -v qemu-system-arm >/dev/null \
+			|| ! command -v chromium >/dev/null || [ ! -f /usr/share/javascript/mathjax/MathJax.js ]; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
