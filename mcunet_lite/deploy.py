@@ -111,17 +111,22 @@ class Report:
     def text(self) -> str:
         """A few lines for the terminal."""
         lines = [f"{self.model} on {self.board} ({self.emulator}, {self.kernels} kernels, {self.mode})"]
-        if self.flash_bytes is not None:
-            lines.append(f"  Flash {self.flash_bytes} B ({self.flash_bytes / 1024:.1f} kB), SRAM {self.sram_bytes} B "
-                         f"({self.sram_bytes / 1024:.1f} kB: arena {self.arena_bytes}, scratch {self.scratch_bytes}, "
-                         f"stack {self.stack_bytes})")
-        else:
-            lines.append(f"  arena {self.arena_bytes} B, scratch {self.scratch_bytes} B")
-        if self.instructions is not None:
+        lines.append(f"  Flash {_kb(self.flash_bytes)}, SRAM {_kb(self.sram_bytes)} (arena {self.arena_bytes}, "
+                     f"scratch {self.scratch_bytes}, stack {_kb(self.stack_bytes, False)})")
+        if self.instructions_per_mac is not None:
             lines.append(f"  {self.instructions:,d} instructions for {self.macs:,d} MACs: "
                          f"{self.instructions_per_mac:.2f} instructions per MAC")
+        elif self.instructions is not None:
+            lines.append(f"  {self.instructions:,d} instructions executed")
         lines.append(f"  outputs identical to int8ref on {self.n_inputs} input(s): {'yes' if self.outputs_match else 'NO'}")
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def _kb(n: int | None, kb: bool = True) -> str:
+    """A byte figure for the text report; 'unknown' where the emulator did not measure it."""
+    if n is None:
+        return "unknown"
+    return f"{n} B ({n / 1024:.1f} kB)" if kb else str(n)
 
 
 # ------------------------------------------------------------------------------------ build
@@ -419,14 +424,24 @@ def renode_files(bld: Build, expected: list[list[np.ndarray]], timeout: int = 12
     return resc, robot
 
 
-def run_renode(robot: Path, timeout: float = 600) -> str:
-    """Run a generated Robot test with `renode-test` (where installed); returns its output."""
+def run_renode(robot: Path, timeout: float = 600) -> tuple[bool, int | None]:
+    """Run a generated Robot test with `renode-test` (where installed): (outputs match, executed
+    instructions or None). renode-test does not echo UART lines; its exit code is the verdict (zero:
+    every expected line was waited for), a failed `Wait For Line On Uart` is reported as
+    'Terminal tester failed!', and the test's `Log To Console` prints the count (hex in Renode 1.14)."""
     if shutil.which(RENODE_TEST) is None:
         raise UserError(f"{RENODE_TEST} is not on PATH (Renode is not installed); the generated test is {robot}")
     r = subprocess.run([RENODE_TEST, str(robot)], capture_output=True, text=True, timeout=timeout)
-    if r.returncode:
-        raise RuntimeError(f"renode-test failed:\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
+    text = r.stdout + r.stderr
+    if r.returncode and "Terminal tester failed" not in text:
+        raise RuntimeError(f"renode-test failed (exit {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}")
+    return r.returncode == 0, renode_instructions(text)
+
+
+def renode_instructions(text: str) -> int | None:
+    """The count our Robot test logs ('executed instructions: 0x00000000027AA611' or decimal), if any."""
+    m = re.search(r"executed instructions:\s*(0x[0-9A-Fa-f]+|\d+)", text)
+    return int(m.group(1), 0) if m else None
 
 
 # ------------------------------------------------------------------------------------ models
@@ -481,14 +496,16 @@ def deploy(g: Graph, board: str = "stm32f746", emulator: str = "qemu", inputs: n
     bld = build(p, emulator, board, xs, out, dsp, sanitize, cache)
     if emulator == "renode":
         _, robot = renode_files(bld, expected, int(timeout))
-        text = run_renode(robot, timeout)
-        match = "done" in text
+        match, instr = run_renode(robot, timeout)
         run_ = Run([], None, None, None)
+        notes = [*(notes or []), "Renode counts the whole run (start-up, every input, UART output): no per-MAC "
+                 "or per-layer figure; those come from QEMU"]
     else:
         run_ = run(bld, timeout)
         match = all(y is not None and y.shape == e.shape and y.tobytes() == np.ascontiguousarray(e).tobytes()
                     for row, erow in zip(run_.outputs, expected) for y, e in zip(row, erow))
-    instr = run_.instructions[0] if run_.instructions else None
+        instr = run_.instructions[0] if run_.instructions else None
+    per_mac = instr / p.macs if instr is not None and p.macs and emulator != "renode" else None
     first = next((op.name for op in g.ops if op.kind == "conv2d" and not g.is_depthwise(op)), None)
     layers = []
     for i, name in enumerate(p.marks):
@@ -502,5 +519,5 @@ def deploy(g: Graph, board: str = "stm32f746", emulator: str = "qemu", inputs: n
                   bld.flash_bytes if bld.sections else None,
                   bld.static_sram_bytes + run_.stack_bytes if run_.stack_bytes is not None else None,
                   run_.stack_bytes, p.arena_bytes, p.scratch_bytes, instr, p.macs, model_macs,
-                  instr / p.macs if instr is not None and p.macs else None, bool(match), len(xs), layers,
+                  per_mac, bool(match), len(xs), layers,
                   [*(notes or []), *p.notes], run_.outputs)

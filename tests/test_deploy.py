@@ -1,5 +1,7 @@
 """Emitted C on emulated STM32s (QEMU): bit-exact outputs on both boards, memory from the ELF,
 instruction counts from TIM2 and from the QEMU plugin, budget errors, the fault handler, Renode."""
+import json
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -149,3 +151,66 @@ def test_renode_runs_the_model_bit_exact(tmp_path, objs):
     g = quantize_randomly(every_op(), seed=10)
     r = deploy.deploy(g, "stm32f746", "renode", out=tmp_path, cache=objs, n_random=1)
     assert r.outputs_match
+
+
+RENODE_OK = """Preparing suites
+Started Renode instance on port 49152; pid 10657
+Starting suites
+Running {robot}
++++++ Starting test 'model.mlperf-tiny-vww-96-int8 Runs Bit-Exact On The STM32F746'
+executed instructions: 0x00000000027AA611
+
+
++++++ Finished test 'model.mlperf-tiny-vww-96-int8 Runs Bit-Exact On The STM32F746' in 5.14 seconds with status \
+\033[32mOK\033[0m
+Suite {robot} finished successfully in 6.07 seconds.
+Cleaning up suites
+Closing Renode pid 10657
+Aggregating all robot results
+Output:  .../robot_output.xml
+Log:     .../log.html
+Report:  .../report.html
+Tests finished successfully :)
+"""
+RENODE_FAIL = """Preparing suites
+Started Renode instance on port 49152; pid 10657
+Starting suites
+Running {robot}
++++++ Starting test 'model.mlperf-tiny-vww-96-int8 Runs Bit-Exact On The STM32F746'
++++++ Finished test 'model.mlperf-tiny-vww-96-int8 Runs Bit-Exact On The STM32F746' in 5.02 seconds with status \
+\033[31mfailed\033[0m
+Error message: InvalidOperationException: Terminal tester failed!
+Line containing >>out 0 0 7790<< event: failure
+Some tests failed :( See the list of failed tests below and logs for details!
+"""
+
+
+def stand_in_renode(tmp_path, monkeypatch, text: str, code: int) -> None:
+    """A `renode-test` on PATH that prints `text` (the robot path filled in) and exits with `code`."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "out.txt").write_text(text)
+    script = bin_ / "renode-test"
+    script.write_text(f'#!/bin/sh\nsed "s|{{robot}}|$1|" "{bin_ / "out.txt"}"\nexit {code}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("text,code,match", [(RENODE_OK, 0, True), (RENODE_FAIL, 1, False)], ids=["pass", "fail"])
+def test_renode_verdict_is_the_exit_code_and_the_count_is_parsed(tmp_path, objs, monkeypatch, text, code, match):
+    stand_in_renode(tmp_path, monkeypatch, text, code)
+    g = quantize_randomly(every_op(), seed=11)
+    r = deploy.deploy(g, "stm32f746", "renode", out=tmp_path / "build", cache=objs, n_random=1)
+    assert r.outputs_match is match and r.sram_bytes is None and r.instructions_per_mac is None
+    assert r.instructions == (0x27AA611 if match else None)
+    text = r.text()  # every figure Renode does not measure reads 'unknown'
+    assert "SRAM unknown" in text and f"input(s): {'yes' if match else 'NO'}" in text
+    assert (f"{0x27AA611:,d} instructions executed" in text) is match
+    assert json.loads(json.dumps(r.to_dict()))["outputs_match"] is match
+
+
+def test_a_renode_that_fails_otherwise_is_an_error(tmp_path, objs, monkeypatch):
+    stand_in_renode(tmp_path, monkeypatch, "Could not start Renode\n", 2)
+    with pytest.raises(RuntimeError, match="renode-test failed \\(exit 2\\)"):
+        deploy.deploy(quantize_randomly(every_op(), seed=11), "stm32f746", "renode", out=tmp_path / "build",
+                      cache=objs, n_random=1)
