@@ -17,6 +17,11 @@ def _config(app, config) -> None:
         raise ExtensionError(f"offline math needs MathJax in {MATHJAX}: apt-get install libjs-mathjax "
                              "(make setup does it)")
     config.mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML-full"
+    # MathJax 2 reads a `window.MathJax` object set before it loads (Sphinx writes mathjax3_config
+    # there) as its configuration: notebook chapters sit in a `tex2jax_ignore` section, so name the
+    # classes whose math is processed anyway (what myst-nb's option does for MathJax 3)
+    config.mathjax3_config = {**(config.mathjax3_config or {}),
+                              "tex2jax": {"processClass": "math|output_area|tex2jax_process|mathjax_process"}}
 
 
 def _copy(app, exception) -> None:
