@@ -266,8 +266,8 @@ def run_op(g: Graph, op: Op, xs: list[np.ndarray]) -> np.ndarray:
         return softmax(xs[0], scale_zp(q_in[0], op.inputs[0])[0], a.get("beta", 1.0))
     if op.kind == "pad":
         return pad(xs[0], a["paddings"], scale_zp(q_out, op.output)[1])
-    if op.kind == "reshape":  # any batch size: the graph's own batch dimension is replaced
-        return xs[0].reshape(xs[0].shape[0], *g.shape(op.output)[1:])
+    if op.kind == "reshape":  # any batch size: the leading dimension scales with the samples
+        return xs[0].reshape(-1, *g.shape(op.output)[1:])  # (FULLY_CONNECTED reads (1, 6, 10) as (6, 10))
     if op.kind == "transpose":
         return xs[0].transpose(a["perm"])
     if op.kind == "resize_nearest":

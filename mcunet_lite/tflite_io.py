@@ -185,13 +185,32 @@ def _read_conv(r: _Reader, ins: list[int], name: str):
 
 
 def _read_fc(r: _Reader, ins: list[int], name: str):
+    """FULLY_CONNECTED with TFLM's semantics on any input rank: the input is read as rows of the
+    weight's depth (`FlatSizeSkipDim`), so a RESHAPE to (rows, depth) goes before the `linear`; with
+    keep_num_dims the output keeps the input's leading dims, through a RESHAPE after it. Both
+    reshapes run in place (no bytes move)."""
     o = r.options("FullyConnectedOptions")
     if o.WeightsFormat() != 0:
         raise r.error("uses shuffled weights; not supported")
-    x = r.names[ins[0]]
-    if len(r.g.shape(x)) != 2:
-        raise r.error(f"has a rank-{len(r.g.shape(x))} input; only (N, features) inputs are supported")
-    return "linear", [x, *_weights_and_bias(r, ins, name)], {"act": ACTS[o.FusedActivationFunction()]}
+    x, (w, b) = r.names[ins[0]], _weights_and_bias(r, ins, name)
+    size, depth, act = r.g.tensors[x].size, r.g.shape(w)[1], ACTS[o.FusedActivationFunction()]
+    if size % depth:
+        raise r.error(f"reads {size} input values as rows of {depth} (its weight's depth); they do not divide")
+    if r.g.shape(x) != (size // depth, depth):
+        x = _in_place_reshape(r, x, f"{name}.flatten", (size // depth, depth))
+    out_shape = r.info(int(r.op.OutputsAsNumpy()[0]))[1]
+    if len(out_shape) == 2:
+        return "linear", [x, w, b], {"act": act}
+    y = r.g.add_op("linear", r.unique(f"{name}.rows"), [x, w, b], {"act": act})
+    r.g.tensors[y].dtype, r.g.tensors[y].quant = r.info(int(r.op.OutputsAsNumpy()[0]))[2:]
+    return "reshape", [y], {"shape": out_shape}
+
+
+def _in_place_reshape(r: _Reader, x: str, name: str, shape: tuple[int, ...]) -> str:
+    """A RESHAPE of `x` to `shape` added to the graph (same type and quantization); its name."""
+    y = r.g.add_op("reshape", r.unique(name), [x], {"shape": shape})
+    r.g.tensors[y].dtype, r.g.tensors[y].quant = r.g.tensors[x].dtype, r.g.tensors[x].quant
+    return y
 
 
 def _read_pool(r: _Reader, ins: list[int], name: str):

@@ -214,3 +214,10 @@ def test_a_renode_that_fails_otherwise_is_an_error(tmp_path, objs, monkeypatch):
     with pytest.raises(RuntimeError, match="renode-test failed \\(exit 2\\)"):
         deploy.deploy(quantize_randomly(every_op(), seed=11), "stm32f746", "renode", out=tmp_path / "build",
                       cache=objs, n_random=1)
+
+
+def test_fully_connected_on_a_rank4_input_runs_on_the_board(tmp_path, objs):
+    from test_tflite_io import fc_file
+    g = tflite_io.from_bytes(fc_file(keep_num_dims=False), "fc.tflite")  # TFLM flattens; we reshape in place
+    r = on_board(g, "stm32f746", tmp_path, objs)
+    assert r.arena_bytes == 60 + 96  # the conv's input and output; the flattened view costs nothing

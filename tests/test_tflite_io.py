@@ -196,3 +196,43 @@ def test_cli_profile_and_run_on_tflite(tmp_path):
         r = cli(*args)
         assert r.returncode == 2 and re.search(msg, r.stderr), r.stderr
         assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------ FULLY_CONNECTED on any rank
+def fc_file(keep_num_dims: bool) -> bytes:
+    """A FULLY_CONNECTED reading a rank-4 conv output directly (keep_num_dims: a rank-3 input, whose
+    leading dims the output keeps), made by writing our graph with RESHAPEs, then dropping them."""
+    from int8_graphs import quantize_randomly
+    from test_hostile import op_of, pack, unpack
+    g = Graph("fc")
+    if keep_num_dims:
+        x = g.add_input("x", (1, 6, 10))
+        flat = g.add_op("reshape", "flat", [x], {"shape": (6, 10)})
+        g.outputs = [g.add_op("reshape", "out", [g.linear(flat, 7, act="relu", name="fc")], {"shape": (1, 6, 7)})]
+    else:
+        y = g.conv2d(g.add_input("x", (1, 3, 4, 5)), 8, 1, name="pw")
+        g.outputs = [g.linear(g.add_op("reshape", "flat", [y], {"shape": (1, 96)}), 7, name="fc")]
+    d = unpack(tflite_io.to_bytes(quantize_randomly(g, seed=2)))
+    fc = op_of(d, "FULLY_CONNECTED")
+    reshapes = [op for op in d["ops"] if op is not fc and op["options"] is None and len(op["inputs"]) == 2]
+    fc["inputs"][0] = reshapes[0]["inputs"][0]
+    if keep_num_dims:
+        fc["outputs"] = reshapes[1]["outputs"]
+        fc["options"]["KeepNumDims"] = True
+    d["ops"] = [op for op in d["ops"] if op not in reshapes]
+    return pack(d)
+
+
+@pytest.mark.parametrize("keep_num_dims", [False, True], ids=["flatten", "keep-num-dims"])
+def test_fully_connected_on_any_input_rank_is_exact(keep_num_dims):
+    buf = fc_file(keep_num_dims)
+    g = tflite_io.from_bytes(buf, "fc.tflite")
+    assert [op.kind for op in g.ops][-3 if keep_num_dims else -2:] == \
+        (["reshape", "linear", "reshape"] if keep_num_dims else ["reshape", "linear"])
+    x = np.random.default_rng(3).integers(-128, 128, g.shape(g.inputs[0])).astype(np.int8)
+    it = tflm().Interpreter.from_bytes(buf)
+    it.set_input(x, 0)
+    it.invoke()
+    want = it.get_output(0)
+    assert want.shape == ((1, 6, 7) if keep_num_dims else (1, 7))
+    assert np.array_equal(int8ref.run(g, x), want)
