@@ -221,3 +221,11 @@ def test_fully_connected_on_a_rank4_input_runs_on_the_board(tmp_path, objs):
     g = tflite_io.from_bytes(fc_file(keep_num_dims=False), "fc.tflite")  # TFLM flattens; we reshape in place
     r = on_board(g, "stm32f746", tmp_path, objs)
     assert r.arena_bytes == 60 + 96  # the conv's input and output; the flattened view costs nothing
+
+
+def test_a_pytorch_exported_model_deploys_patch_by_patch(tmp_path, objs):
+    from test_exported import exported_mbv2
+    g = tflite_io.from_bytes(exported_mbv2(0.35, 64, 2, 10), "mbv2-exported.tflite")  # NCHW + TRANSPOSE, PADs
+    pp = patch.plan(g, patch.split_after_block(g, 4), 4)
+    r = on_board(g, "stm32f405", tmp_path, objs, patch_plan=pp)
+    assert r.mode == "patch" and r.arena_bytes == pp.peak_sram_bytes
