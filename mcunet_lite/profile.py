@@ -6,7 +6,9 @@ output and the tensors held across it for later ops (a residual input waiting fo
 is the analytic rule of MCUNetV2 section 4 (`naive`). The `tinyengine` rule adds TinyEngine's
 in-place depthwise convolution (MCUNet section 3.2): when the depthwise input dies at that op the
 output overwrites it, so the op costs max(in, out) instead of in + out; and a residual input is
-held until its ADD but not added again at the projection conv, which writes the sum into it.
+held until its ADD but not added again at the projection conv, which writes the sum into it; and
+a QUANTIZE of a dying float input writes its int8 bytes over the floats (TinyEngine takes int8
+input, so a float model input costs no int8 copy beside it either).
 """
 from __future__ import annotations
 
@@ -176,7 +178,7 @@ def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     for i, op in enumerate(g.ops):
         o = nbytes[op.output]
         cost = live + o
-        if rule == "tinyengine" and g.is_depthwise(op) and life[op.inputs[0]][1] == i:
+        if rule == "tinyengine" and (g.is_depthwise(op) or op.kind == "quantize") and life[op.inputs[0]][1] == i:
             cost -= min(nbytes[op.inputs[0]], o)
         out.append(cost - saved[i])
         live += o - sum(nbytes[t] for t in dies.get(i, ()))
