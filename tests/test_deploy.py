@@ -229,3 +229,13 @@ def test_a_pytorch_exported_model_deploys_patch_by_patch(tmp_path, objs):
     pp = patch.plan(g, patch.split_after_block(g, 4), 4)
     r = on_board(g, "stm32f405", tmp_path, objs, patch_plan=pp)
     assert r.mode == "patch" and r.arena_bytes == pp.peak_sram_bytes
+
+
+@pytest.mark.parametrize("depthwise", [True, False], ids=["depthwise", "conv"])
+def test_folded_asymmetric_pads_run_exact_in_c_whole_and_patch_by_patch(tmp_path, objs, depthwise):
+    from test_fuse import padded_conv
+    from mcunet_lite import fuse
+    g = fuse.fold_pads(padded_conv((9, 8), 8, (3, 0, 1, 2), 3, 2, depthwise, False, 12, tail=True))
+    assert g.ops[1].attrs["pads"] == (3, 0, 1, 2)  # more padding than a 3x3 window reaches on top
+    on_board(g, "stm32f746", tmp_path / "layer", objs)
+    on_board(g, "stm32f746", tmp_path / "patch", objs, patch_plan=patch.plan(g, 1, 2))

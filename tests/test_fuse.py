@@ -24,8 +24,8 @@ def tflm_run(buf: bytes, x: np.ndarray) -> np.ndarray:
     return it.get_output(0)
 
 
-def padded_conv(hw, c, paddings, k, stride, depthwise, same, seed) -> Graph:
-    """input -> 1x1 conv -> PAD (H and W only) -> conv or depthwise (SAME or VALID), int8."""
+def padded_conv(hw, c, paddings, k, stride, depthwise, same, seed, tail: bool = False) -> Graph:
+    """input -> 1x1 conv -> PAD (H and W only) -> conv or depthwise (SAME or VALID) [-> 1x1 conv], int8."""
     g = Graph("padded")
     x = g.conv2d(g.add_input("x", (1, *hw, c)), c, 1, name="pw")
     p = g.add_op("pad", "pad", [x], {"paddings": ((0, 0), paddings[:2], paddings[2:], (0, 0))})
@@ -35,7 +35,7 @@ def padded_conv(hw, c, paddings, k, stride, depthwise, same, seed) -> Graph:
         pads = (*same_pads(h, k, stride), *same_pads(w, k, stride))
     y = g.conv2d(p, c if depthwise else 5, k, stride, groups=c if depthwise else 1, act="relu6", name="conv",
                  pads=pads)
-    g.outputs = [y]
+    g.outputs = [g.conv2d(y, 4, 1, name="tail") if tail else y]
     return quantize_randomly(g, seed)
 
 
