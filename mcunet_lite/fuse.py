@@ -95,7 +95,8 @@ def fold_input_transpose(g: Graph) -> Graph:
     if tr.output in g.outputs:
         return g
     perm = tuple(tr.attrs["perm"])
-    out = dataclasses.replace(g, tensors=dict(g.tensors), ops=[], meta={**g.meta, "input_perm": perm})
+    out = dataclasses.replace(g, tensors=dict(g.tensors), ops=[], inputs=list(g.inputs), outputs=list(g.outputs),
+                              meta={**g.meta, "input_perm": perm})
     for t in [g.inputs[0], *(op.output for op in chain)]:
         old = g.tensors[t]
         out.tensors[t] = dataclasses.replace(old, shape=tuple(old.shape[p] for p in perm))
@@ -122,7 +123,7 @@ def _renamed(op: Op, old: str, new: str) -> Op:
 def _rebuilt(g: Graph, ops: list[Op], dropped: set[str]) -> Graph:
     """`g` with `ops` and without the tensors in `dropped`."""
     out = dataclasses.replace(g, tensors={k: t for k, t in g.tensors.items() if k not in dropped}, ops=ops,
-                              meta=dict(g.meta))
+                              inputs=list(g.inputs), outputs=list(g.outputs), meta=dict(g.meta))
     _drop_tflite_names(out, dropped)
     return out
 
