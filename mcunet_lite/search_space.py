@@ -10,6 +10,7 @@ for MCUNetV2, the patch planner) that deploys it.
 """
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass, field
@@ -110,13 +111,16 @@ class SpaceStats:
 def evaluate_space(width: float, resolution: int, sram: int, flash: int, n: int = 1000,
                    patch_based: bool = False, seed: int = 0) -> SpaceStats:
     """Sample `n` subnets at (width, resolution) and keep the MACs of those within the budgets."""
+    return SpaceStats(width, resolution, n, [c.macs for c in space_costs(width, resolution, n, patch_based, seed)
+                                             if c.sram <= sram and c.flash <= flash])
+
+
+@functools.lru_cache(maxsize=4096)
+def space_costs(width: float, resolution: int, n: int, patch_based: bool = False, seed: int = 0) -> tuple[Cost, ...]:
+    """The costs of `n` subnets sampled at (width, resolution): kept, so that other budgets (a
+    second budget in a lab, a widget's slider) reuse them instead of profiling again."""
     rng = random.Random(f"{seed}/{width}/{resolution}")
-    stats = SpaceStats(width, resolution, n)
-    for _ in range(n):
-        c = cost(sample(rng, width, resolution), patch_based)
-        if c.sram <= sram and c.flash <= flash:
-            stats.fitting_macs.append(c.macs)
-    return stats
+    return tuple(cost(sample(rng, width, resolution), patch_based) for _ in range(n))
 
 
 @dataclass
@@ -139,10 +143,12 @@ class SpaceChoice:
 
 
 def optimise(sram: int, flash: int, widths=WIDTHS, resolutions=RESOLUTIONS, n: int = 1000,
-             patch_based: bool = False, min_fit: float = 0.05, seed: int = 0, progress=None) -> SpaceChoice:
+             patch_based: bool = False, min_fit: float = 0.05, seed: int = 0, progress=None,
+             min_count: int = 1) -> SpaceChoice:
     """Evaluate every (width, resolution) space and pick the one with the largest mean MACs of its
-    fitting subnets, among spaces where at least `min_fit` of the samples fit (a space where a
-    handful of lucky subnets fit is not a space to search)."""
+    fitting subnets, among spaces where at least `min_fit` of the samples, and at least `min_count`
+    subnets, fit (a space where a handful of lucky subnets fit is not a space to search, and a mean
+    of two subnets is no statistic)."""
     t0, spaces = time.perf_counter(), []
     for w in widths:
         for r in resolutions:
@@ -150,8 +156,8 @@ def optimise(sram: int, flash: int, widths=WIDTHS, resolutions=RESOLUTIONS, n: i
             if progress:
                 progress(spaces[-1])
     rate = len(spaces) * n / (time.perf_counter() - t0)
-    usable = [s for s in spaces if s.fit_fraction >= min_fit]
+    usable = [s for s in spaces if s.fit_fraction >= min_fit and len(s.fitting_macs) >= min_count]
     if not usable:
-        raise UserError(f"no (width, resolution) space has {min_fit:.0%} of its subnets within {sram // 1024} kB SRAM"
+        raise UserError(f"no (width, resolution) space has {min_fit:.0%} (and {min_count}) of its subnets within {sram // 1024} kB SRAM"
                         f" and {flash // 1024} kB Flash; raise the budgets, use --patch, or add smaller widths")
     return SpaceChoice(spaces, max(usable, key=lambda s: s.mean_macs), sram, flash, patch_based, rate)

@@ -142,18 +142,20 @@ def patch_vs_layerwise(plan, budget: int = MCU_BUDGETS["STM32F746"][0]):
 
 
 def flops_cdf(choice, k: int = 6):
-    """CDF of MACs of the fitting subnets for the best `k` spaces (MCUNet figure 3): the chosen
-    space's curve lies furthest right, with the fraction of subnets that fit in the legend."""
+    """CDF of MACs of the fitting subnets (MCUNet figure 3) of the chosen space and the `k - 1` other
+    spaces with the most mean MACs, with how many subnets fit in the legend. Every subnet is a
+    marker, so a space where one subnet fits shows as a point; spaces with too few fitting subnets
+    to be chosen may lie further right than the chosen one."""
     import matplotlib.pyplot as plt
     import numpy as np
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    top = sorted((s for s in choice.spaces if s.fitting_macs), key=lambda s: -s.mean_macs)[:k]
-    for s in top:
+    others = sorted((s for s in choice.spaces if s.fitting_macs and s is not choice.best), key=lambda s: -s.mean_macs)
+    for s in sorted([choice.best] + others[:k - 1], key=lambda s: -s.mean_macs):
         macs = np.sort(np.array(s.fitting_macs)) / 1e6
         best = s is choice.best
-        ax.plot(macs, np.arange(1, len(macs) + 1) / len(macs), lw=2.5 if best else 1.2,
-                label=f"w{s.width} r{s.resolution}: mean {s.mean_macs / 1e6:.0f}M, {s.fit_fraction:.0%} fit"
-                      + (" (chosen)" if best else ""))
+        ax.plot(macs, np.arange(1, len(macs) + 1) / len(macs), lw=2.5 if best else 1.2, marker="o",
+                ms=4 if best else 2.5, label=f"w{s.width} r{s.resolution}: mean {s.mean_macs / 1e6:.0f}M, "
+                f"{len(s.fitting_macs)}/{s.n} fit" + (" (chosen)" if best else ""))
     ax.set_xlabel("MACs of subnets that fit (M)")
     ax.set_ylabel("CDF")
     mode = "patch-based" if choice.patch_based else "layer-by-layer"

@@ -40,8 +40,10 @@ def memory_explorer(model: str = "mbv2"):
     return w.interactive(draw, width=width, resolution=res, rule=rule)
 
 
-def space_explorer(samples: int = 12):
+def space_explorer(samples: int = 200, min_count: int = 10):
     """SRAM / Flash budget sliders -> TinyNAS stage 1's chosen (width, resolution) and its FLOPs CDF.
+    `samples` subnets per space (their costs are kept, so only the first draw of each counting mode
+    profiles them), at least `min_count` of them fitting before a space can be chosen.
 
     MCUNet section 3.1: the space whose fitting subnets compute the most moves with the budget;
     the patch-based switch counts SRAM as MCUNetV2 runs the first blocks.
@@ -59,7 +61,7 @@ def space_explorer(samples: int = 12):
 
     def draw(sram: int, flash: int, patch: bool) -> None:
         try:
-            choice = ss.optimise(sram * KB, flash * KB, n=samples, patch_based=patch)
+            choice = ss.optimise(sram * KB, flash * KB, n=samples, patch_based=patch, min_count=min_count)
         except UserError as e:  # no space has enough fitting subnets at these budgets
             print(e)
             return

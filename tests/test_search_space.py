@@ -73,3 +73,27 @@ def test_patch_based_counting_lets_more_subnets_fit():
 def test_impossible_budget_says_what_to_do():
     with pytest.raises(UserError, match="raise the budgets, use --patch"):
         ss.optimise(8 * 1024, 1024 * 1024, (0.5,), (96,), n=5)
+
+
+def test_min_count_keeps_a_space_of_few_fitting_subnets_from_being_chosen():
+    few = ss.optimise(256 * 1024, 1024 * 1024, (0.3, 0.8), (96, 176), n=30)
+    counts = {(s.width, s.resolution): len(s.fitting_macs) for s in few.spaces}
+    strict = ss.optimise(256 * 1024, 1024 * 1024, (0.3, 0.8), (96, 176), n=30, min_count=counts[
+        (few.best.width, few.best.resolution)] + 1)
+    assert (strict.best.width, strict.best.resolution) != (few.best.width, few.best.resolution)
+    assert len(strict.best.fitting_macs) > counts[(few.best.width, few.best.resolution)]
+
+
+def test_flops_cdf_draws_the_chosen_space_and_single_subnets_as_markers():
+    import matplotlib
+    matplotlib.use("Agg")
+    from mcunet_lite import viz
+    lone = ss.SpaceStats(0.9, 224, 20, [9 * 10 ** 8])           # one subnet fits: a point, not a line
+    spaces = [ss.SpaceStats(0.3, 96, 20, list(range(10 ** 6, 21 * 10 ** 6, 10 ** 6)))] + [
+        ss.SpaceStats(0.5, r, 20, [r * 10 ** 6] * 12) for r in (128, 144, 160, 176, 192, 208)] + [lone]
+    choice = ss.SpaceChoice(spaces, spaces[0], 256 * 1024, 1024 * 1024, False, 1.0)
+    lines = viz.flops_cdf(choice).axes[0].lines
+    labels = [ln.get_label() for ln in lines]
+    assert any("(chosen)" in lb for lb in labels) and len(lines) == 6    # chosen, though its mean is the smallest
+    assert all(ln.get_marker() == "o" for ln in lines)
+    assert any("1/20 fit" in lb for lb in labels)
