@@ -470,7 +470,6 @@ def cmd_grade(a: argparse.Namespace) -> None:
 
 def cmd_lab(a: argparse.Namespace) -> None:
     """Copy the student notebooks into a work folder (never overwriting) and open JupyterLab there."""
-    import shutil
     import subprocess
     from . import kit
     work = Path(a.dir)
@@ -479,7 +478,7 @@ def cmd_lab(a: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     for nb in sorted(kit.LABS.glob("*.ipynb")):
         if not (work / nb.name).exists():
-            shutil.copy2(nb, work / nb.name)
+            copy_for_this_kernel(nb, work / nb.name)
             print(f"copied {nb.name} -> {work}/")
     if a.copy_only:
         return
@@ -488,6 +487,20 @@ def cmd_lab(a: argparse.Namespace) -> None:
     code = subprocess.run(command, check=False).returncode
     if code not in (0, 130, -2):  # 130 / -2: stopped with Ctrl-C
         raise UserError(f"JupyterLab failed (exit code {code}); see its messages above")
+
+
+def copy_for_this_kernel(src: Path, dest: Path) -> None:
+    """Copy a notebook with the kernelspec and language_info this machine's Python kernel reports:
+    JupyterLab writes those into a notebook as it opens it, and any difference showed the student's
+    untouched copy as modified."""
+    import nbformat
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+    nb = nbformat.read(src, as_version=4)
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": spec.display_name, "language": spec.language}
+    nb.metadata["language_info"] = dict(IPythonKernel.language_info)
+    nbformat.write(nb, dest)
 
 
 def jupyterlab_command(work: Path, port: int | None, no_browser: bool) -> tuple[list[str], str]:

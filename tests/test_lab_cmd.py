@@ -27,3 +27,18 @@ def test_a_jupyterlab_that_fails_fails_the_command(tmp_path):
     assert r.returncode != 0, r.stdout + r.stderr
     assert f"http://localhost:{port}/lab?token=" in r.stdout and "JupyterLab failed" in r.stderr
     assert sorted(p.name for p in (tmp_path / "work").iterdir())[0] == "00_memory_wall.ipynb"
+
+
+def test_copies_carry_this_kernels_metadata_so_an_untouched_copy_opens_unmodified(tmp_path):
+    import json
+
+    from ipykernel.ipkernel import IPythonKernel
+
+    from mcunet_lite import kit
+    src = kit.LABS / "00_memory_wall.ipynb"
+    cli.copy_for_this_kernel(src, tmp_path / src.name)
+    copy, original = (json.loads(p.read_text()) for p in (tmp_path / src.name, src))
+    assert copy["metadata"]["language_info"] == IPythonKernel.language_info
+    assert copy["metadata"]["kernelspec"]["display_name"] != original["metadata"]["kernelspec"]["display_name"] or \
+        copy["metadata"]["language_info"] != original["metadata"]["language_info"]
+    assert copy["cells"] == original["cells"] and copy["metadata"]["mcunet_lite"] == original["metadata"]["mcunet_lite"]
