@@ -19,8 +19,16 @@
 #
 # **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/02_memory_scheduling.ipynb`.
+# **Expected figures** (a correct run; the book shows them): MobileNetV2's arena as a memory
+# timeline (every tensor a box at its offset and lifetime) and its live bytes per op against the
+# arena; printed tables of first fit, lower bound and the library's planner on real models.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/02_memory_scheduling.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -38,6 +46,7 @@ import mcunet_lite
 from mcunet_lite import arena, int8ref, quant, schedule, tflite_io, viz, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.ir import Graph
+from mcunet_lite.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -57,6 +66,12 @@ KB = 1024
 # %% solution=true grade_id="tensor_lifetimes"
 def tensor_lifetimes(graph):
     """(first op, last op) of every activation tensor: graph inputs from -1, outputs to len(ops)."""
+    # TODO: {tensor: (first_op, last_op)} for the graph inputs and every op's output.
+    # APPROACH: start the inputs at (-1, -1); walk the ops: an op's output starts at (i, i), and
+    #   every activation it reads has its last op moved to i; finally stretch graph.outputs to
+    #   len(graph.ops).
+    # HINT: tuples are immutable: write life[t] = (life[t][0], i).
+    # EXAMPLE: the visible test's graph -> {"input": (-1, 0), "a": (0, 2), "b": (1, 2), "c": (2, 3)}
     ### BEGIN SOLUTION
     life = {t: (-1, -1) for t in graph.inputs}
     for i, op in enumerate(graph.ops):
@@ -74,7 +89,8 @@ tiny = Graph("tiny")
 a = tiny.conv2d(tiny.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")   # op 0
 b = tiny.conv2d(a, 8, 3, groups=8, name="b")                               # op 1: depthwise
 tiny.outputs.append(tiny.add_op("add", "c", [a, b], {"act": None}))        # op 2: residual ADD
-assert tensor_lifetimes(tiny) == {"input": (-1, 0), "a": (0, 2), "b": (1, 2), "c": (2, 3)}
+with visible_tests("tensor_lifetimes"):
+    assert tensor_lifetimes(tiny) == {"input": (-1, 0), "a": (0, 2), "b": (1, 2), "c": (2, 3)}
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("02_memory_scheduling", "tensor_lifetimes", globals())
@@ -94,12 +110,12 @@ mbv2 = zoo.mobilenet_v2(0.35, 144).graph()
 def buffers_of(graph):
     """(bytes, first op, last op) of every activation of `graph`, from your lifetimes."""
     nbytes = prof.activation_bytes(graph)
-    return [(nbytes[t], first, last) for t, (first, last) in tensor_lifetimes(graph).items()]
+    return [(nbytes[t], first, last) for t, (first, last) in or_reference(tensor_lifetimes)(graph).items()]
 
 
 mbv2_buffers = buffers_of(mbv2)
 print(f"{len(mbv2.ops)} ops, {len(mbv2_buffers)} buffers; the first four:")
-for name, buf in list(zip(tensor_lifetimes(mbv2), mbv2_buffers))[:4]:
+for name, buf in list(zip(or_reference(tensor_lifetimes)(mbv2), mbv2_buffers))[:4]:
     print(f"  {name:26s} {buf}")
 print(f"every tensor in its own bytes: {sum(s for s, _, _ in mbv2_buffers) / KB:.1f} kB")
 
@@ -119,6 +135,11 @@ print(f"every tensor in its own bytes: {sum(s for s, _, _ in mbv2_buffers) / KB:
 # %% solution=true grade_id="lower_bound"
 def lower_bound(buffers):
     """The largest total size of buffers live at one op: no arena can be smaller."""
+    # TODO: max over ops i of the total size of the buffers with first <= i <= last.
+    # APPROACH: for every op index from the smallest first to the largest last, sum the sizes of
+    #   the buffers live there; return the largest sum.
+    # HINT: both ends count: a buffer (s, 2, 2) is live during op 2.
+    # EXAMPLE: lower_bound([(64, 0, 1), (32, 1, 2), (64, 2, 3)]) -> 96
     ### BEGIN SOLUTION
     ops = range(min(f for _, f, _ in buffers), max(last for _, _, last in buffers) + 1)
     return max(sum(size for size, f, last in buffers if f <= i <= last) for i in ops)
@@ -126,8 +147,9 @@ def lower_bound(buffers):
 
 
 # %% points=2 grade_id="lower_bound_tests"
-assert lower_bound([(64, 0, 1), (32, 1, 2), (64, 2, 3)]) == 96
-assert lower_bound([(10, 0, 0), (10, 1, 1)]) == 10      # never live together
+with visible_tests("lower_bound"):
+    assert lower_bound([(64, 0, 1), (32, 1, 2), (64, 2, 3)]) == 96
+    assert lower_bound([(10, 0, 0), (10, 1, 1)]) == 10      # never live together
 ### BEGIN HIDDEN TESTS
 _r = checks.run("02_memory_scheduling", "lower_bound", globals())
 assert _r["points"], _r["feedback"]
@@ -135,7 +157,7 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"lower bound of MobileNetV2 (0.35, 144): {lower_bound(mbv2_buffers) / KB:.1f} kB")
+print(f"lower bound of MobileNetV2 (0.35, 144): {or_reference(lower_bound)(mbv2_buffers) / KB:.1f} kB")
 print(f"Lab 00's peak under the naive rule:      {max(prof.op_sram(mbv2, 'naive')) / KB:.1f} kB")
 
 # %% [markdown]
@@ -159,6 +181,13 @@ print(f"Lab 00's peak under the naive rule:      {max(prof.op_sram(mbv2, 'naive'
 # %% solution=true grade_id="first_fit"
 def first_fit(buffers):
     """Largest first, each at the lowest offset free during its lifetime: (offsets, arena_bytes)."""
+    # TODO: (offsets, arena_bytes): every buffer at the lowest offset where it overlaps no placed
+    #   buffer live at the same time, placing the largest first (ties: earliest first op first).
+    # APPROACH: 1. order = indices sorted by (-size, first); 2. for each, collect the byte ranges
+    #   (offset, offset + size) of placed buffers whose lifetimes meet its own, sorted; 3. start at
+    #   0 and move past every range it would overlap, stopping at the first gap that is big enough.
+    # HINT: offsets are in the order of `buffers`, not in the order you placed them.
+    # EXAMPLE: first_fit([(64, 0, 1), (32, 1, 2), (64, 2, 3)]) -> ([0, 64, 0], 96)
     ### BEGIN SOLUTION
     order = sorted(range(len(buffers)), key=lambda i: (-buffers[i][0], buffers[i][1]))
     offsets = [0] * len(buffers)
@@ -179,8 +208,9 @@ def first_fit(buffers):
 
 
 # %% points=3 grade_id="first_fit_tests"
-assert first_fit([(64, 0, 1), (32, 1, 2), (64, 2, 3)])[1] == 96    # the two 64s share bytes
-assert first_fit([(8, 0, 1), (8, 1, 2)])[1] == 16                   # both live during op 1: no sharing
+with visible_tests("first_fit"):
+    assert first_fit([(64, 0, 1), (32, 1, 2), (64, 2, 3)])[1] == 96    # the two 64s share bytes
+    assert first_fit([(8, 0, 1), (8, 1, 2)])[1] == 16                   # both live during op 1: no sharing
 ### BEGIN HIDDEN TESTS
 _r = checks.run("02_memory_scheduling", "first_fit", globals())
 assert _r["points"], _r["feedback"]
@@ -191,12 +221,12 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-_, mbv2_arena = first_fit(mbv2_buffers)
+_, mbv2_arena = or_reference(first_fit)(mbv2_buffers)
 print(f"MobileNetV2 (0.35, 144): first fit {mbv2_arena / KB:.1f} kB, "
-      f"lower bound {lower_bound(mbv2_buffers) / KB:.1f} kB")
+      f"lower bound {or_reference(lower_bound)(mbv2_buffers) / KB:.1f} kB")
 five = [(3, 2, 2), (3, 1, 3), (4, 3, 6), (6, 0, 1), (6, 5, 8)]
-offsets, size = first_fit(five)
-print(f"five buffers {five}: offsets {offsets}, first fit {size} bytes, lower bound {lower_bound(five)}")
+offsets, size = or_reference(first_fit)(five)
+print(f"five buffers {five}: offsets {offsets}, first fit {size} bytes, lower bound {or_reference(lower_bound)(five)}")
 
 # %% [markdown]
 # On MobileNetV2 first fit reaches the lower bound: 1269.6 kB became 303.8 kB with no wasted byte.
@@ -228,6 +258,12 @@ print(f"five buffers {five}: offsets {offsets}, first fit {size} bytes, lower bo
 # %% solution=true grade_id="in_place_pairs"
 def in_place_pairs(graph):
     """(input, output) pairs that may share bytes: depthwise conv, ADD, RESHAPE over a dying input."""
+    # TODO: [(input, output), ...] in op order, for the ops that may write over an input.
+    # APPROACH: with your tensor_lifetimes, for each op: candidates are its activations for "add"
+    #   and "reshape", its first input for a depthwise conv with as many output as input channels;
+    #   take the first candidate that dies at this op and is no smaller than the output.
+    # HINT: "dies at op i" means life[x][1] == i.
+    # EXAMPLE: in_place_pairs(tiny) -> [("a", "c")] (the depthwise b may not overwrite a)
     ### BEGIN SOLUTION
     life = tensor_lifetimes(graph)
     pairs = []
@@ -247,12 +283,13 @@ def in_place_pairs(graph):
 
 
 # %% points=3 grade_id="in_place_pairs_tests"
-assert in_place_pairs(tiny) == [("a", "c")]      # b may not overwrite a: the ADD still needs a
 chain = Graph("chain")
 e = chain.conv2d(chain.add_input("input", (1, 8, 8, 4)), 16, 1, name="e")
 d = chain.conv2d(e, 16, 3, 2, groups=16, name="d")                       # stride-2 depthwise
 chain.outputs.append(chain.conv2d(d, 8, 1, name="p"))
-assert in_place_pairs(chain) == [("e", "d")]
+with visible_tests("in_place_pairs"):
+    assert in_place_pairs(tiny) == [("a", "c")]      # b may not overwrite a: the ADD still needs a
+    assert in_place_pairs(chain) == [("e", "d")]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("02_memory_scheduling", "in_place_pairs", globals())
 assert _r["points"], _r["feedback"]
@@ -267,7 +304,7 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"in-place pairs you found in MobileNetV2 (0.35, 144): {len(in_place_pairs(mbv2))}; the library's: "
+print(f"in-place pairs you found in MobileNetV2 (0.35, 144): {len(or_reference(in_place_pairs)(mbv2))}; the library's: "
       f"{len(schedule.inplace_pairs(mbv2))}, plus {len(schedule.plan(mbv2).fused)} fused residuals")
 steps = [("every tensor its own bytes", dict(allocator="naive", inplace=False, reorder=False)),
          ("first fit", dict(allocator="greedy", inplace=False, reorder=False)),
@@ -339,7 +376,7 @@ print(f"{'model':40s} {'first fit':>10s} {'bound':>8s} {'library':>9s} {'TFLM he
 for name, g, head in models:
     buffers = buffers_of(g)
     p = schedule.plan(g)
-    print(f"{name:40s} {first_fit(buffers)[1]:10d} {lower_bound(buffers):8d} {p.arena_bytes:9d} "
+    print(f"{name:40s} {or_reference(first_fit)(buffers)[1]:10d} {or_reference(lower_bound)(buffers):8d} {p.arena_bytes:9d} "
           f"{head if head is not None else 'n/a':>10}")
 
 # %% [markdown]
