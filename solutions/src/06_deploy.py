@@ -28,8 +28,17 @@
 # **Needs** `arm-none-eabi-gcc`, `qemu-system-arm` and `gcc` (`make setup` installs them).
 # **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (three exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/06_deploy.ipynb`.
+# **Expected figures** (a correct run; the book shows them): instructions per MAC of each conv
+# kind, portable C against the DSP kernels; the firmware's Flash and SRAM as shares of the
+# STM32F746's budget; arena and scratch of four builds, layer by layer and patch-based (the
+# 176 px layer-by-layer build refused); printed `outputs identical to int8ref: True` lines.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/06_deploy.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -46,6 +55,7 @@ from mcunet_lite import profile as prof
 from mcunet_lite.errors import UserError
 from mcunet_lite.from_torch import from_torch
 from mcunet_lite.ir import Graph
+from mcunet_lite.scaffold import or_reference, visible_tests
 
 KB = 1024
 BOARD = boards.get("stm32f746")
@@ -239,6 +249,11 @@ sections = {f[0]: int(f[1]) for f in (ln.split() for ln in listing.splitlines())
 # %% solution=true grade_id="memory_map"
 def memory_map(sections, stack_bytes):
     """(Flash bytes, SRAM bytes) of a firmware from its section sizes and its measured stack."""
+    # TODO: (flash_bytes, sram_bytes) from the table above.
+    # APPROACH: Flash = the loaded sections that must be programmed (.text, .ARM.exidx, .data's
+    #   initial values); SRAM = .data + .bss + the measured stack.
+    # HINT: sections.get(name, 0) handles a missing section; .inputs and .stack count for neither.
+    # EXAMPLE: memory_map({".text": 1000, ".bss": 500}, 100) -> (1000, 600)
     ### BEGIN SOLUTION
     data = sections.get(".data", 0)
     flash = sections.get(".text", 0) + sections.get(".ARM.exidx", 0) + data
@@ -248,8 +263,9 @@ def memory_map(sections, stack_bytes):
 
 # %% points=2 grade_id="memory_map_tests"
 example = {".text": 517968, ".inputs": 55296, ".data": 8, ".bss": 131952, ".stack": 2048, ".comment": 38}
-assert memory_map(example, 652) == (517976, 132612)
-assert memory_map({".text": 1000, ".bss": 500}, 100) == (1000, 600)
+with visible_tests("memory_map"):
+    assert memory_map(example, 652) == (517976, 132612)
+    assert memory_map({".text": 1000, ".bss": 500}, 100) == (1000, 600)
 ### BEGIN HIDDEN TESTS
 _r = checks.run("06_deploy", "memory_map", globals())
 assert _r["points"], _r["feedback"]
@@ -259,7 +275,7 @@ assert _r["points"], _r["feedback"]
 # Your figures for this firmware, next to the ones `deploy` reported (they must agree):
 
 # %%
-flash, sram = memory_map(sections, dsp.stack_bytes)
+flash, sram = or_reference(memory_map)(sections, dsp.stack_bytes)
 print(f"Flash {flash} B ({flash / KB:.1f} kB of {BOARD.flash_bytes // KB} kB); deploy says {dsp.flash_bytes} B")
 print(f"SRAM  {sram} B ({sram / KB:.1f} kB of {BOARD.sram_bytes // KB} kB), with {dsp.stack_bytes} B of stack; "
       f"deploy says {dsp.sram_bytes} B")
@@ -311,6 +327,12 @@ print(f"A: {size_of['A']} B in the ELF, schedule.plan predicted {plan.arena_byte
 # %% solution=true grade_id="scratch_bytes"
 def scratch_bytes(graph, pairs):
     """Bytes of the kernels' shared scratch buffer: the largest need of any op."""
+    # TODO: the largest scratch need of any op, by the three rules above (0 when none needs any).
+    # APPROACH: for every conv2d: read (h, w) of its input, (kh, kw, cin) of its weight and its
+    #   pads; a non-depthwise conv needs 2 * kh * kw * cin * 2 bytes, an in-place depthwise conv
+    #   its padded plane; keep the maximum.
+    # HINT: a depthwise conv is in place when (op.inputs[0], op.output) is in `pairs`.
+    # EXAMPLE: the visible test: 144 with the depthwise in place, 32 without
     ### BEGIN SOLUTION
     need = 0
     for op in graph.ops:
@@ -331,8 +353,9 @@ def scratch_bytes(graph, pairs):
 tiny = Graph("tiny")
 dw = tiny.conv2d(tiny.add_input("input", (1, 10, 10, 8)), 8, 3, groups=8, name="dw")  # depthwise 3x3, pad 1
 tiny.outputs.append(tiny.conv2d(dw, 16, 1, name="pw"))  # pointwise 8 -> 16
-assert scratch_bytes(tiny, [("input", "dw")]) == 144  # the padded 12 x 12 plane of the in-place depthwise
-assert scratch_bytes(tiny, []) == 32                  # not in place: the pointwise conv's 2 x 8 int16 values
+with visible_tests("scratch_bytes"):
+    assert scratch_bytes(tiny, [("input", "dw")]) == 144  # the padded 12 x 12 plane of the in-place depthwise
+    assert scratch_bytes(tiny, []) == 32                  # not in place: the pointwise conv's 2 x 8 int16 values
 ### BEGIN HIDDEN TESTS
 _r = checks.run("06_deploy", "scratch_bytes", globals())
 assert _r["points"], _r["feedback"]
@@ -340,7 +363,7 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"S: {size_of['S']} B in the ELF, scratch_bytes predicts {scratch_bytes(plan.graph, plan.pairs)} B")
+print(f"S: {size_of['S']} B in the ELF, scratch_bytes predicts {or_reference(scratch_bytes)(plan.graph, plan.pairs)} B")
 
 # %%
 other_bss = sections[".bss"] - size_of["A"] - size_of["S"]
@@ -433,6 +456,12 @@ plt.show()
 def mbqm_c():
     """C source defining `int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift)` (TFLite's
     MultiplyByQuantizedMultiplier), self-contained."""
+    # TODO: return C source defining mcu_mbqm, bit-exact with TFLite, with no undefined behaviour.
+    # APPROACH: three C functions: a high multiply (x * m0 in int64, add the nudge 2^30 or
+    #   1 - 2^30, divide by 2^31 truncating), a rounding divide by 2^exponent (mask, threshold),
+    #   and mcu_mbqm: x * 2^left, the high multiply by m0, then the rounding divide by 2^right.
+    # HINT: `static` keeps your helpers private to the file; (int64_t)1 << n is a safe power of two.
+    # EXAMPLE: the visible cases (7, 2^30, 0), (-7, 2^30, 0), (1000, 2^30, -2), ... -> [4, -3, 125, -63, 2]
     ### BEGIN SOLUTION
     return r"""
 static int64_t high_mul(int64_t a, int64_t b) {  /* SaturatingRoundingDoublingHighMul, M0 >= 0 */
@@ -456,7 +485,8 @@ int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift) {
 
 # %% points=5 grade_id="mbqm_c_tests"
 cases = [(7, 1 << 30, 0), (-7, 1 << 30, 0), (1000, 1 << 30, -2), (-1000, 1 << 30, -3), (5, 1 << 30, -1)]
-assert checks.mbqm_in_c(mbqm_c(), cases) == [4, -3, 125, -63, 2]
+with visible_tests("mbqm_c"):
+    assert checks.mbqm_in_c(mbqm_c(), cases) == [4, -3, 125, -63, 2]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("06_deploy", "mbqm_c", globals())
 assert _r["points"], _r["feedback"]
@@ -472,9 +502,9 @@ assert _r["points"], _r["feedback"]
 # %%
 # NBVAL_CHECK_OUTPUT
 mine_host = deploy.deploy(q, "stm32f746", "host", inputs=x, out=WORK / "mine-host", cache=CACHE, dsp=False,
-                          sanitize=True, overrides={"mcu_mbqm": mbqm_c()})
+                          sanitize=True, overrides={"mcu_mbqm": or_reference(mbqm_c)()})
 mine = deploy.deploy(q, "stm32f746", "qemu", inputs=x, out=WORK / "mine-f746", cache=CACHE, dsp=False,
-                     overrides={"mcu_mbqm": mbqm_c()})
+                     overrides={"mcu_mbqm": or_reference(mbqm_c)()})
 print(mine.notes[0])
 print(f"your mcu_mbqm, PC with sanitizers: outputs identical to int8ref: {mine_host.outputs_match}")
 print(f"your mcu_mbqm, emulated {mine.board}: outputs identical to int8ref: {mine.outputs_match}")
