@@ -19,8 +19,16 @@
 #
 # **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/03_patch_inference.ipynb`.
+# **Expected figures** (a correct run; the book shows them): a 4x4 grid of patches drawn on a
+# photo, with their overlapping input regions; patch-based vs layer-by-layer peak SRAM and MACs of
+# MobileNetV2; printed tables of halo overhead per grid and the grid each MCU needs.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/03_patch_inference.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -30,6 +38,7 @@ from PIL import Image
 from skimage import data
 
 from mcunet_lite import floatref, int8ref, patch, quant, redistribute, viz, zoo
+from mcunet_lite.scaffold import or_reference, visible_tests
 from mcunet_lite import profile as prof
 
 KB = 1024
@@ -50,6 +59,11 @@ KB = 1024
 # %% solution=true grade_id="input_region"
 def input_region(kernel, stride, pad, out_rows):
     """Input rows [start, stop) that output rows [r0, r1) of one conv read (outside = padding)."""
+    # TODO: (start, stop) of the input rows that output rows r0 .. r1 - 1 read, unclipped.
+    # APPROACH: the first output row r0 starts reading at r0 * stride - pad; the last one,
+    #   r1 - 1, reads up to (r1 - 1) * stride - pad + kernel (exclusive).
+    # HINT: no max(0, ...) or min(size, ...): padding rows are part of the answer.
+    # EXAMPLE: input_region(3, 1, 1, (0, 4)) -> (-1, 5)
     ### BEGIN SOLUTION
     r0, r1 = out_rows
     return r0 * stride - pad, (r1 - 1) * stride - pad + kernel
@@ -57,9 +71,10 @@ def input_region(kernel, stride, pad, out_rows):
 
 
 # %% points=2 grade_id="input_region_tests"
-assert input_region(3, 1, 1, (0, 4)) == (-1, 5)     # one padding row above, one halo row below
-assert input_region(3, 2, 1, (7, 14)) == (13, 28)
-assert input_region(1, 1, 0, (5, 9)) == (5, 9)      # a 1x1 conv needs no halo
+with visible_tests("input_region"):
+    assert input_region(3, 1, 1, (0, 4)) == (-1, 5)     # one padding row above, one halo row below
+    assert input_region(3, 2, 1, (7, 14)) == (13, 28)
+    assert input_region(1, 1, 0, (5, 9)) == (5, 9)      # a 1x1 conv needs no halo
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("03_patch_inference", "input_region", globals())
@@ -81,6 +96,11 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="trace_receptive_field"
 def trace_receptive_field(layers, out_rows):
     """Rows of every tensor of a conv chain that `out_rows` of its output need, input first."""
+    # TODO: [rows of the chain's input, ..., rows of the last layer's output == out_rows].
+    # APPROACH: start from [out_rows]; walk the layers backwards, each time putting
+    #   input_region(kernel, stride, pad, <the first region so far>) in front.
+    # HINT: reversed(layers) walks them from the output back to the input.
+    # EXAMPLE: trace_receptive_field([(3, 2, 1), (3, 1, 1)], (0, 1)) -> [(-3, 4), (-1, 2), (0, 1)]
     ### BEGIN SOLUTION
     regions = [tuple(out_rows)]
     for kernel, stride, pad in reversed(layers):
@@ -90,7 +110,8 @@ def trace_receptive_field(layers, out_rows):
 
 
 # %% points=3 grade_id="trace_receptive_field_tests"
-assert trace_receptive_field([(3, 2, 1), (3, 1, 1)], (0, 1)) == [(-3, 4), (-1, 2), (0, 1)]
+with visible_tests("trace_receptive_field"):
+    assert trace_receptive_field([(3, 2, 1), (3, 1, 1)], (0, 1)) == [(-3, 4), (-1, 2), (0, 1)]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("03_patch_inference", "trace_receptive_field", globals())
 assert _r["points"], _r["feedback"]
@@ -113,10 +134,10 @@ convs = [op for op in mbv2.ops[:split + 1] if op.kind == "conv2d"]
 chain = [(mbv2.shape(op.inputs[1])[1], op.attrs["stride"][0], op.attrs["pads"][0]) for op in convs]
 print(f"patch stage: ops 0..{split} ({mbv2.ops[split].name}), {len(convs)} convs, "
       f"output {mbv2.shape(convs[-1].output)}")
-start, stop = trace_receptive_field(chain, (14, 15))[0]
+start, stop = or_reference(trace_receptive_field)(chain, (14, 15))[0]
 print(f"receptive field of one output pixel: {stop - start} input rows")
 for rows in ((0, 7), (7, 14)):
-    start, stop = trace_receptive_field(chain, rows)[0]
+    start, stop = or_reference(trace_receptive_field)(chain, rows)[0]
     print(f"output rows {rows} need input rows ({start}, {stop}): {stop - start} rows")
 
 # %% [markdown]
@@ -144,6 +165,13 @@ for rows in ((0, 7), (7, 14)):
 # %% solution=true grade_id="patch_stage_macs"
 def patch_stage_macs(layers, in_size, n):
     """(patch-based MACs, layer-by-layer MACs) of a conv chain run on n x n output tiles."""
+    # TODO: (MACs of all n x n patches, MACs of the chain run once layer by layer).
+    # APPROACH: 1. the output side of every layer from in_size; 2. for each tile of
+    #   patch.tiles(side, side, n): trace its rows and its columns with trace_receptive_field and
+    #   add, per layer, rows x cols of its output region times macs_per_pixel; 3. layer by layer:
+    #   sum of macs_per_pixel x side^2.
+    # HINT: trace with the (kernel, stride, pad) part of each layer: layer[:3].
+    # EXAMPLE: patch_stage_macs([(3, 1, 1, 1), (3, 1, 1, 1)], 4, 2) -> (80, 32)
     ### BEGIN SOLUTION
     sizes = [in_size]
     for kernel, stride, pad, _ in layers:
@@ -159,8 +187,9 @@ def patch_stage_macs(layers, in_size, n):
 
 
 # %% points=3 grade_id="patch_stage_macs_tests"
-assert patch_stage_macs([(3, 1, 1, 1)], 4, 2) == (16, 16)                  # one layer: no halo
-assert patch_stage_macs([(3, 1, 1, 1), (3, 1, 1, 1)], 4, 2) == (80, 32)    # 4 tiles x 4x4 first-layer regions
+with visible_tests("patch_stage_macs"):
+    assert patch_stage_macs([(3, 1, 1, 1)], 4, 2) == (16, 16)                  # one layer: no halo
+    assert patch_stage_macs([(3, 1, 1, 1), (3, 1, 1, 1)], 4, 2) == (80, 32)    # 4 tiles x 4x4 first-layer regions
 ### BEGIN HIDDEN TESTS
 _r = checks.run("03_patch_inference", "patch_stage_macs", globals())
 assert _r["points"], _r["feedback"]
@@ -176,7 +205,7 @@ costs = [(*layer, prof.op_macs(mbv2, op) // (mbv2.shape(op.output)[1] * mbv2.sha
          for layer, op in zip(chain, convs)]
 print("grid   patch-stage MACs   overhead   peak SRAM")
 for n in range(1, 8):
-    macs, layerwise = patch_stage_macs(costs, 224, n)
+    macs, layerwise = or_reference(patch_stage_macs)(costs, 224, n)
     p = patch.plan(mbv2, split, n)
     print(f"{n}x{n}   {macs / 1e6:7.1f}M vs {layerwise / 1e6:.1f}M   {100 * (macs / layerwise - 1):+5.0f}%"
           f"   {p.peak_sram_bytes / KB:7.1f} kB")
@@ -245,6 +274,12 @@ plt.show()
 # %% solution=true grade_id="cheapest_grid"
 def cheapest_grid(graph, split_op, budget):
     """The n x n grid (n = 1..8) with the fewest total MACs whose peak SRAM fits `budget` bytes."""
+    # TODO: the grid n (1..8, at most the stage output's side) with the fewest total MACs among
+    #   the plans whose peak_sram_bytes <= budget; None when none fits.
+    # APPROACH: build patch.plan(graph, split_op, n) for every allowed n, keep those that fit,
+    #   take the min by (total_macs, grid).
+    # HINT: graph.shape(graph.ops[split_op].output)[1:3] is the stage output's (height, width).
+    # EXAMPLE: cheapest_grid(mbv2, split, 320 * 1024) -> 3
     ### BEGIN SOLUTION
     side = min(graph.shape(graph.ops[split_op].output)[1:3])
     plans = [patch.plan(graph, split_op, n) for n in range(1, min(8, side) + 1)]
@@ -254,8 +289,9 @@ def cheapest_grid(graph, split_op, budget):
 
 
 # %% points=2 grade_id="cheapest_grid_tests"
-assert cheapest_grid(mbv2, split, 320 * KB) == 3
-assert cheapest_grid(mbv2, split, 100 * KB) is None   # the layers after the split alone need 171.5 kB
+with visible_tests("cheapest_grid"):
+    assert cheapest_grid(mbv2, split, 320 * KB) == 3
+    assert cheapest_grid(mbv2, split, 100 * KB) is None   # the layers after the split alone need 171.5 kB
 ### BEGIN HIDDEN TESTS
 _r = checks.run("03_patch_inference", "cheapest_grid", globals())
 assert _r["points"], _r["feedback"]
@@ -264,7 +300,7 @@ assert _r["points"], _r["feedback"]
 # %%
 # NBVAL_CHECK_OUTPUT
 for mcu, (sram, _) in prof.MCU_BUDGETS.items():
-    n = cheapest_grid(mbv2, split, sram)
+    n = or_reference(cheapest_grid)(mbv2, split, sram)
     p = patch.plan(mbv2, split, n)
     print(f"{mcu} ({sram // KB} kB): {n}x{n} patches, peak {p.peak_sram_bytes / KB:.1f} kB, "
           f"MACs {p.total_macs / 1e6:.1f}M ({100 * (p.total_macs / p.layerwise_total_macs - 1):+.1f}%)")
