@@ -23,8 +23,17 @@
 # **Expected runtime**: about a minute on a 2-core laptop CPU the first time (it trains a small
 # supernet and caches it), about 20 seconds after that. **Points**: 10 (four exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/05_one_shot_nas.ipynb`.
+# **Expected figures** (a correct run; the book shows them): one channel's 7x7, 5x5 and 3x3
+# kernels; per-subnet loss curves of sandwich-rule training; how far shared BatchNorm statistics
+# are from each subnet's own; fitness per generation of the evolution; Pareto fronts of accuracy
+# against MACs and peak SRAM beside the space's random subnets.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/05_one_shot_nas.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -43,6 +52,7 @@ from mcunet_lite import evolution as evo
 from mcunet_lite import search_space as ss
 from mcunet_lite import supernet as sn
 from mcunet_lite.errors import UserError
+from mcunet_lite.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -109,6 +119,13 @@ print(f"supernet:        {n_params(net):7d} parameters (the largest subnet plus 
 def elastic_kernel(weight, transforms, kernel):
     """The (C, 1, kernel, kernel) depthwise weight of a subnet: nested centre crops of the 7x7
     weight, each flattened and multiplied by its step's transformation matrix."""
+    # TODO: the (C, 1, kernel, kernel) weight: 7 -> the weight itself; 5 -> its centre 5x5 times
+    #   transforms[5]; 3 -> the kernel-5 result's centre 3x3 times transforms[3].
+    # APPROACH: loop over sizes 5 then 3 while size >= kernel: crop the centre of the current
+    #   weight, reshape to (C, size * size), multiply by transforms[size], reshape back.
+    # HINT: the centre of an s x s kernel starts at (s - size) // 2; `@` multiplies matrices.
+    # EXAMPLE: elastic_kernel(torch.arange(49.0).reshape(1, 1, 7, 7), identities, 3) -> the values
+    #   16, 17, 18, 23, 24, 25, 30, 31, 32
     ### BEGIN SOLUTION
     w = weight
     for size in (5, 3):
@@ -124,12 +141,13 @@ def elastic_kernel(weight, transforms, kernel):
 # %% points=3 grade_id="elastic_kernel_tests"
 w = torch.arange(49.0).reshape(1, 1, 7, 7)
 eye = {5: torch.eye(25), 3: torch.eye(9)}
-assert elastic_kernel(w, eye, 7).shape == (1, 1, 7, 7)
-assert elastic_kernel(w, eye, 5).flatten().tolist()[:5] == [8, 9, 10, 11, 12]
-assert elastic_kernel(w, eye, 3).flatten().tolist() == [16, 17, 18, 23, 24, 25, 30, 31, 32]
 reverse = torch.eye(9).flip(0)  # v . reverse = v backwards
-assert elastic_kernel(w, {5: 2 * torch.eye(25), 3: reverse}, 3).flatten().tolist() == \
-    [64, 62, 60, 50, 48, 46, 36, 34, 32]
+with visible_tests("elastic_kernel"):
+    assert elastic_kernel(w, eye, 7).shape == (1, 1, 7, 7)
+    assert elastic_kernel(w, eye, 5).flatten().tolist()[:5] == [8, 9, 10, 11, 12]
+    assert elastic_kernel(w, eye, 3).flatten().tolist() == [16, 17, 18, 23, 24, 25, 30, 31, 32]
+    assert elastic_kernel(w, {5: 2 * torch.eye(25), 3: reverse}, 3).flatten().tolist() == \
+        [64, 62, 60, 50, 48, 46, 36, 34, 32]
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("05_one_shot_nas", "elastic_kernel", globals())
@@ -148,7 +166,8 @@ def transforms_of(dw):
 
 layers = [block.depthwise for blocks in net.stages for block in blocks]
 with torch.no_grad():
-    worst = max((elastic_kernel(dw.weight, transforms_of(dw), k) - dw.kernel_weight(k, len(dw.weight))).abs().max()
+    worst = max((or_reference(elastic_kernel)(dw.weight, transforms_of(dw), k) - dw.kernel_weight(k, len(dw.weight)))
+                .abs().max()
                 .item() for dw in layers for k in ss.KERNELS)
 print(f"every layer and kernel size equals the supernet's kernel (to 1e-6): {worst < 1e-6}")
 
@@ -158,7 +177,7 @@ def draw_kernels(dw, channel=0, title=""):
     """A channel's 7x7 weight and the 5x5 and 3x3 kernels the subnets use."""
     fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
     with torch.no_grad():
-        kernels = [elastic_kernel(dw.weight, transforms_of(dw), k)[channel, 0].numpy() for k in (7, 5, 3)]
+        kernels = [or_reference(elastic_kernel)(dw.weight, transforms_of(dw), k)[channel, 0].numpy() for k in (7, 5, 3)]
     lim = max(abs(k).max() for k in kernels)
     for ax, k in zip(axes, kernels):
         ax.imshow(k, cmap="RdBu_r", vmin=-lim, vmax=lim)
@@ -390,6 +409,10 @@ plt.show()
 # %% solution=true grade_id="fits"
 def fits(cfg, limits):
     """Whether the subnet's peak SRAM, Flash and (when limited, macs > 0) MACs are within the limits."""
+    # TODO: True when ss.cost(cfg) is within limits.sram, limits.flash and (if limits.macs > 0) limits.macs.
+    # APPROACH: one cost, three comparisons joined with `and`.
+    # HINT: the limits are inclusive: a subnet exactly at a limit fits.
+    # EXAMPLE: fits(small, evo.Limits(c.sram, c.flash)) -> True; one byte less SRAM -> False
     ### BEGIN SOLUTION
     c = ss.cost(cfg)
     return c.sram <= limits.sram and c.flash <= limits.flash and (limits.macs == 0 or c.macs <= limits.macs)
@@ -399,10 +422,11 @@ def fits(cfg, limits):
 # %% points=2 grade_id="fits_tests"
 small = sn.smallest(0.3, 64)
 c = ss.cost(small)
-assert fits(small, evo.Limits(c.sram, c.flash))                   # exactly at the limits fits
-assert not fits(small, evo.Limits(c.sram - 1, c.flash))
-assert not fits(small, evo.Limits(c.sram, c.flash, c.macs - 1))
-assert fits(small, evo.Limits(c.sram, c.flash, 0))                # 0: no MAC limit
+with visible_tests("fits"):
+    assert fits(small, evo.Limits(c.sram, c.flash))                   # exactly at the limits fits
+    assert not fits(small, evo.Limits(c.sram - 1, c.flash))
+    assert not fits(small, evo.Limits(c.sram, c.flash, c.macs - 1))
+    assert fits(small, evo.Limits(c.sram, c.flash, 0))                # 0: no MAC limit
 ### BEGIN HIDDEN TESTS
 _r = checks.run("05_one_shot_nas", "fits", globals())
 assert _r["points"], _r["feedback"]
@@ -421,7 +445,7 @@ population = [ss.sample(rng, WIDTH, RESOLUTION) for _ in range(200)]
 costs = [ss.cost(cfg) for cfg in population]
 LIMITS = evo.Limits(*(int(np.median([getattr(c, f) for c in costs])) for f in ("sram", "flash", "macs")))
 print(f"limits: {LIMITS.sram / KB:.1f} kB SRAM, {LIMITS.flash / KB:.1f} kB Flash, {LIMITS.macs / 1e6:.2f}M MACs")
-print(f"random subnets that fit all three: {np.mean([fits(cfg, LIMITS) for cfg in population]):.0%}")
+print(f"random subnets that fit all three: {np.mean([or_reference(fits)(cfg, LIMITS) for cfg in population]):.0%}")
 
 # %% [markdown]
 # ## 7. Evolution (2 points)
@@ -459,6 +483,12 @@ print("child: ", genome(evo.mutate(parent, random.Random(2), prob=0.3).cfg))
 # %% solution=true grade_id="crossover"
 def crossover(a, b, rng):
     """A child config: each stage's depth, then each block, drawn from one parent or the other."""
+    # TODO: a new config (parents unchanged): stage 0 as in `a`; every later stage takes its depth
+    #   from one parent, then each of its blocks from a parent that has that block.
+    # APPROACH: copy.deepcopy(a); for each later stage: depth = rng.choice([da, db]); block j =
+    #   copy.copy(rng.choice([blocks of the parents with more than j blocks])).
+    # HINT: draw in exactly this order (depth first, then the blocks) to match evo.crossover.
+    # EXAMPLE: crossover(largest, smallest, random.Random(0)) has depths [1, 2, 2, 2, 4, 2, 1]
     ### BEGIN SOLUTION
     child = copy.deepcopy(a)
     for stage, sa, sb in zip(child.stages[1:], a.stages[1:], b.stages[1:]):
@@ -471,11 +501,12 @@ def crossover(a, b, rng):
 
 # %% points=2 grade_id="crossover_tests"
 big, small = sn.largest(0.3, 64), sn.smallest(0.3, 64)
-child = crossover(big, small, random.Random(0))
-assert [s.depth for s in big.stages] == [1, 4, 4, 4, 4, 4, 1]            # parents unchanged
-assert [s.depth for s in child.stages] == [1, 2, 2, 2, 4, 2, 1]
-assert all(len(s.blocks) == s.depth for s in child.stages)
-assert genome(child) == genome(evo.crossover(evo.Candidate(big), evo.Candidate(small), random.Random(0)).cfg)
+with visible_tests("crossover"):
+    child = crossover(big, small, random.Random(0))
+    assert [s.depth for s in big.stages] == [1, 4, 4, 4, 4, 4, 1]            # parents unchanged
+    assert [s.depth for s in child.stages] == [1, 2, 2, 2, 4, 2, 1]
+    assert all(len(s.blocks) == s.depth for s in child.stages)
+    assert genome(child) == genome(evo.crossover(evo.Candidate(big), evo.Candidate(small), random.Random(0)).cfg)
 ### BEGIN HIDDEN TESTS
 _r = checks.run("05_one_shot_nas", "crossover", globals())
 assert _r["points"], _r["feedback"]
@@ -515,7 +546,7 @@ by_macs = evo.search(WIDTH, RESOLUTION, memory_only, score, population=30, paren
 print("best MACs (M) per generation:", [round(v, 2) for v in by_macs.history])
 print("mean MACs (M) of the new children:", [round(v, 2) for v in children_means(macs_log)])
 print(f"{by_macs.evaluated} subnets scored, every one fits (your fits): "
-      f"{all(fits(c.cfg, memory_only) for c in macs_log['candidates'])}")
+      f"{all(or_reference(fits)(c.cfg, memory_only) for c in macs_log['candidates'])}")
 print(f"best: {genome(by_macs.best.cfg)}\n  {by_macs.best.cost.sram / KB:.1f} kB SRAM, "
       f"{by_macs.best.cost.flash / KB:.1f} kB Flash, {by_macs.best.cost.macs / 1e6:.2f}M MACs")
 
@@ -593,6 +624,12 @@ print(f"noise of one score ({len(val_y)} images, binomial standard error): "
 # %% solution=true grade_id="pareto_front"
 def pareto_front(points):
     """The (cost, accuracy) points that no other point beats on both, by increasing cost, each once."""
+    # TODO: the points no other point beats (q[0] <= p[0] and q[1] >= p[1]), once each, by cost.
+    # APPROACH: sort the distinct points by (cost, -accuracy); walk them keeping a point only when
+    #   its accuracy is higher than the last point kept.
+    # HINT: set(points) drops the duplicates.
+    # EXAMPLE: pareto_front([(4, 0.6), (2, 0.5), (3, 0.5), (5, 0.55), (1, 0.2), (4, 0.7), (2, 0.5)])
+    #   -> [(1, 0.2), (2, 0.5), (4, 0.7)]
     ### BEGIN SOLUTION
     front = []
     for cost, acc in sorted(set(points), key=lambda p: (p[0], -p[1])):
@@ -604,8 +641,9 @@ def pareto_front(points):
 
 # %% points=3 grade_id="pareto_front_tests"
 pts = [(4, 0.6), (2, 0.5), (3, 0.5), (5, 0.55), (1, 0.2), (4, 0.7), (2, 0.5)]
-assert pareto_front(pts) == [(1, 0.2), (2, 0.5), (4, 0.7)]
-assert pareto_front([(7, 0.9)]) == [(7, 0.9)]
+with visible_tests("pareto_front"):
+    assert pareto_front(pts) == [(1, 0.2), (2, 0.5), (4, 0.7)]
+    assert pareto_front([(7, 0.9)]) == [(7, 0.9)]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("05_one_shot_nas", "pareto_front", globals())
 assert _r["points"], _r["feedback"]
@@ -622,7 +660,7 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
 for ax, cost, unit, scale, limit in ((axes[0], "macs", "MACs (M)", 1e6, LIMITS.macs),
                                      (axes[1], "sram", "peak SRAM (kB)", KB, LIMITS.sram)):
     points = [(getattr(c.cost, cost), c.accuracy) for c in cands]
-    front = pareto_front(points)
+    front = or_reference(pareto_front)(points)
     ax.scatter([p[0] / scale for p in points], [p[1] for p in points], s=14, alpha=0.5, label="scored subnets")
     ax.step([p[0] / scale for p in front], [p[1] for p in front], where="post", color="tab:red", marker="o",
             label=f"Pareto front ({len(front)})")
