@@ -63,6 +63,20 @@ def test_build_refuses_to_overwrite_student_work(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("lab", LABS)
+def test_every_exercise_has_a_scaffold_and_every_lab_says_what_to_expect(lab):
+    student = kit.student_notebook(kit.solution_notebook(lab))
+    intro = student.cells[0].source
+    assert "Expected runtime" in intro and "Expected figures" in intro, lab
+    assert f"mcunet-lite grade my-labs/{lab}.ipynb" in intro, lab  # the student's real path
+    for cell in student.cells:
+        ng = cell.metadata["nbgrader"]
+        if ng["solution"]:
+            assert all(f"# {part}:" in cell.source for part in ("TODO", "APPROACH", "HINT", "EXAMPLE")), ng["grade_id"]
+        if ng["grade"]:  # a stub is reported, not raised: Run All goes on
+            assert f'with visible_tests("{ng["grade_id"][:-len("_tests")]}"):' in cell.source, ng["grade_id"]
+
+
+@pytest.mark.parametrize("lab", LABS)
 def test_gate_untouched_student_notebook_scores_zero(lab):
     r = grader.grade(kit.ROOT / "labs" / f"{lab}.ipynb", grader.Limits(cell_seconds=300))
     assert r.max_score > 0 and r.score == 0, r.text()
