@@ -287,6 +287,22 @@ class _Emitter:
         self.marks: list[str] = []
         self.macs: dict[str, int] = {}
         self.portable: list[str] = []  # convs without a DSP kernel
+        self.planes: list[tuple[int, str, str]] = []  # (plane bytes, direct call, plane call) per token
+
+    def plane_or_direct(self, plane: int, direct: str, planar: str) -> str:
+        """A token for a depthwise call that is not in place: `resolve_planes` makes it `planar`
+        (the in-place kernel, out of place: a padded plane per channel, about a sixth of the
+        instructions of the direct kernel on a stride-2 patch) where one plane fits the scratch the
+        model needs anyway, else `direct`; the memory figures do not change."""
+        self.planes.append((plane, direct, planar))
+        return f"@PLANE{len(self.planes) - 1}@"
+
+    def resolve_planes(self) -> None:
+        """Replace every `plane_or_direct` token, now that the scratch size is known ('@' is outside
+        `c_comment`'s alphabet, so no model string in the body forms a token)."""
+        calls = {f"@PLANE{i}@": planar if plane <= self.scratch else direct
+                 for i, (plane, direct, planar) in enumerate(self.planes)}
+        self.body = [re.sub(r"@PLANE\d+@", lambda m: calls[m.group(0)], line) for line in self.body]
 
     def mark(self, op: Op, indent: str) -> None:
         """A profiling mark after `op` (the harness counts instructions between marks)."""
@@ -331,9 +347,14 @@ class _Emitter:
             else:
                 scratch = "0"  # FULLY_CONNECTED and a depthwise conv that is not in place have none
         geom = self._geom(k, call, tables)
+        planar = f"mcu_depthwise_inplace({params}, {geom}, {call.x[0]}, {call.y}, S);"
         if inplace:
-            return f"mcu_depthwise_inplace({params}, {geom}, {call.x[0]}, {call.y}, S);"
-        return f"mcu_conv2d({params}, {geom}, {call.x[0]}, {call.y}, {call.res}, {scratch});"
+            return planar
+        direct = f"mcu_conv2d({params}, {geom}, {call.x[0]}, {call.y}, {call.res}, {scratch});"
+        if g.is_depthwise(op) and groups == oc and kh <= 8 and kw <= 8:
+            plane = max((gm[0] + gm[7] + gm[8]) * (gm[1] + gm[9] + gm[10]) for gm in geoms)
+            return self.plane_or_direct(plane, direct, planar)
+        return direct
 
     def _geom(self, k: str, call: _Call, tables: list | None) -> str:
         if tables:
@@ -668,6 +689,7 @@ def emit(g: Graph, plan: schedule.Plan | None = None, patch_plan: PatchPlan | No
         out_plan, graph, input_slot = rp, g, "0"
         order += list(range(len(order) // len(patch_plan.tiles), len(em.marks)))
         mode = f"patch-based: ops 0..{patch_plan.split_op} in {patch_plan.grid}x{patch_plan.grid} patches"
+    em.resolve_planes()
     outs = [(o, g.tensors[o].dtype, g.shape(o)) for o in g.outputs]
     x = g.tensors[g.inputs[0]]
     model = str(g.meta.get("model", g.name))

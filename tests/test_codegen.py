@@ -175,3 +175,30 @@ def test_one_kernel_function_can_be_replaced(tmp_path, objs):
     for name in ("requant", "mcu_unknown", "mcu_mbqm(x"):  # static, absent, not a name
         with pytest.raises(UserError, match="kernels.h exports no such function"):
             codegen.emit(g, overrides={name: MBQM_C})
+
+
+def stage_output_call(g, pp) -> tuple[str, int]:
+    """The C call of the patch stage's last op and the project's scratch bytes."""
+    p = codegen.emit(g, patch_plan=pp)
+    lines = p.files["model.c"].splitlines()
+    assert "@PLANE" not in p.files["model.c"]
+    return lines[next(i for i, ln in enumerate(lines) if ln.strip().startswith(f"/* op {pp.split_op} ")) + 1], p.scratch_bytes
+
+
+@needs_models
+def test_a_depthwise_not_in_place_runs_the_plane_kernel_in_the_scratch_there_is(monkeypatch):
+    g = tflite_io.read(MODELS / "mcunet-person-det-int8.tflite")
+    pp = patch.plan(g, 5, 2)
+    assert g.is_depthwise(g.ops[5]) and g.ops[5].output == pp.stage_output  # written into the tile: not in place
+    call, scratch = stage_output_call(g, pp)
+    assert call.strip().startswith("mcu_depthwise_inplace(")
+    monkeypatch.setattr(codegen._Emitter, "plane_or_direct", lambda self, plane, direct, planar: direct)
+    call, direct_scratch = stage_output_call(g, pp)
+    assert call.strip().startswith("mcu_conv2d(") and direct_scratch == scratch  # the memory figures do not move
+
+
+def test_a_plane_larger_than_the_scratch_keeps_the_direct_kernel():
+    from test_fuse import padded_conv
+    g = padded_conv((9, 8), 8, (1, 1, 1, 1), 3, 2, True, False, 12, tail=True)  # 1x1 convs: 32 B of scratch
+    call, scratch = stage_output_call(g, patch.plan(g, 2, 2))
+    assert call.strip().startswith("mcu_conv2d(") and scratch < 11 * 10
