@@ -433,7 +433,7 @@ def cmd_assets(a: argparse.Namespace) -> None:
 def cmd_demo(a: argparse.Namespace) -> None:
     """Run the kit end to end on offline defaults and write a report folder."""
     from . import demo
-    out = demo.run(Path(a.out))
+    out = demo.run(Path(a.out), a.mcu_images)
     print(f"report written to {out}/report.md")
 
 
@@ -802,6 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")
     p.add_argument("--out", default="mcunet-lite-demo", help="report folder (default: %(default)s)")
+    p.add_argument("--mcu-images", type=int, default=300, help="validation images the emulated MCU classifies "
+                   "(default: %(default)s)")
     p.set_defaults(func=cmd_demo)
     return ap
 

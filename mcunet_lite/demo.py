@@ -45,49 +45,106 @@ def section_memory_wall(out: Path) -> list[str]:
     return lines
 
 
-def section_int8(out: Path) -> list[str]:
-    """Quantize MobileNetV2-w0.35 (96 px) to int8, export .tflite, check int8ref against TFLite Micro."""
-    import numpy as np
-    import torch
+ASSET = "vww-classifier"   # the trained person detector every figure of the pipeline section comes from
+N_FLOAT = 2000             # fresh validation scenes of the float accuracy
+N_MCU = 300                # of those, the first ones also run on the emulated MCU (`demo --mcu-images`)
+MCU_BATCH = 10             # images per firmware build (they sit in Flash beside the model)
+PATCH_BUDGET = 128 * KB    # the patch plan's SRAM target: the STM32F405's 128 kB (the F746 has 320 kB)
 
-    from . import data, int8ref, quant, tflite_io
+
+def _nhwc(images):
+    """uint8 NHWC images normalised as training normalises them, as float NHWC."""
+    from . import data
+    return data.to_tensor(images).permute(0, 2, 3, 1).numpy()
+
+
+def _mcu_run(q, xq, plan, out: Path) -> tuple[list, object]:
+    """Run int8 graph `q` patch by patch (`plan`) on every int8 input of `xq` as generated C on the
+    emulated STM32F746, in firmware builds of `MCU_BATCH` images; (per-image outputs, the first
+    build's report)."""
+    from . import deploy
+    outputs, first = [], None
+    for i in range(0, len(xq), MCU_BATCH):
+        r = deploy.deploy(q, "stm32f746", "qemu", inputs=xq[i:i + MCU_BATCH], patch_plan=plan, out=out / "firmware",
+                          cache=out / "firmware-cache")
+        if not r.outputs_match:
+            raise RuntimeError(f"the emulated MCU's outputs differ from int8ref on images {i}..{i + MCU_BATCH - 1}")
+        outputs += [row[0] for row in r.outputs]
+        first = first or r
+    return outputs, first
+
+
+def section_pipeline(out: Path, n_mcu: int = N_MCU) -> list[str]:
+    """One trained model through the whole pipeline: synthetic VWW data -> MobileNetV2 (the shipped
+    `vww-classifier` asset) -> int8 -> arena schedule -> patch plan -> C -> emulated STM32F746,
+    with the accuracy measured on the emulated MCU itself (on the first `n_mcu` validation scenes)."""
+    import numpy as np
+
+    from . import assets, data, deploy, int8ref, patch, quant, schedule, tflite_io, train
     from .from_torch import from_torch
-    ds = data.synthetic(96, 96, "val", progress=False)
-    x = data.to_tensor(ds.arrays()[0])
-    torch.manual_seed(0)
-    net = zoo.mobilenet_v2(0.35, 96, 2).module().train()
-    for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
-        bn.momentum = None  # BatchNorm statistics: the average over one batch of synthetic images
-    with torch.no_grad():
-        net(x[:32])
-    g = from_torch(net.eval(), 96, name="mbv2")
-    images = x.permute(0, 2, 3, 1).numpy()
-    q = quant.quantize(g, images[:64], input_quant=(1 / 128, 0))
-    path = tflite_io.write(q, out / "mbv2-w0.35-r96-int8.tflite")
-    agree = quant.float_vs_int8(g, q, images[64:])
-    inputs = [quant.quantize_input(q, im[None]) for im in images[64:72]]
-    try:
-        from tflite_micro import runtime
-        it = runtime.Interpreter.from_file(str(path))
-        diff = total = 0
-        for xi in inputs:
-            it.set_input(xi, 0)
-            it.invoke()
-            diff, total = diff + int(np.sum(it.get_output(0) != int8ref.run(q, xi))), total + it.get_output(0).size
-        check = f"{diff} of {total} output elements differ ({len(inputs)} synthetic images)"
-    except ImportError:
-        check = "not run: tflite-micro is not installed (pip install --pre tflite-micro)"
-    return ["## 2. int8 quantization (TFLite arithmetic)", "",
-            "MobileNetV2-w0.35 at 96x96 with 2 classes, **random weights** (BatchNorm statistics from 32 synthetic "
-            "images; not trained), quantized post-training: per-channel symmetric int8 weights, per-tensor int8 "
-            "activations calibrated (min/max) on 64 synthetic VWW images, int32 biases, ReLU6 folded into the clamp. "
-            f"Exported as `{path.name}` ({path.stat().st_size / KB:.0f} kB, "
-            f"{len(tflite_io.read(path).ops)} TFLite ops).",
-            "", "| check | result |", "|---|---|",
-            f"| int8ref vs TFLite Micro reference kernels | {check} |",
-            f"| float vs int8 top-1 agreement ({agree['n']} held-out images) | {agree['top1_agreement']:.3f} |",
-            f"| largest / mean abs. logit difference | {agree['max_abs_diff']:.3f} / "
-            f"{agree['mean_abs_diff']:.3f} |", ""]
+    e, model = assets.entry(ASSET), assets.load(ASSET)
+    arch = e["model"]
+    r, board = arch["resolution"], prof.MCU_BUDGETS["STM32F746"]
+    val = data.synthetic(N_FLOAT, r, "val", assets.EVAL_SEED, progress=False)
+    x, y = val.arrays()
+    float_acc = train.evaluate(model, val)["accuracy"]
+    g = from_torch(model, r, name=f"{arch['model']}-vww")
+    calib = _nhwc(data.synthetic(assets.CALIB_N, r, "train", 0, progress=False).arrays()[0])
+    q = quant.quantize(g, calib, input_quant=(1 / 128, 0))
+    path = tflite_io.write(q, out / f"{ASSET}-int8.tflite")
+    xq = quant.quantize_input(q, _nhwc(x[:n_mcu]))
+    plan = schedule.plan(q)
+    schedule.check(plan)
+    pp = patch.auto_plan(q, PATCH_BUDGET)
+    lines = ["## One trained model through the whole pipeline", "",
+             f"The shipped course asset `{ASSET}`: {arch['model']} width {arch['width']} at {r}x{r}, trained by "
+             f"`{e['command']}` ({e['train_seconds'] / 60:.0f} minutes of training on one CPU thread; "
+             "`mcunet-lite assets list`). Each row below is computed by this run on fresh validation scenes "
+             "(stream seed "
+             f"{assets.EVAL_SEED}; training used seed {e['seed']}).", "",
+             "| stage | result |", "|---|---|",
+             f"| data | {N_FLOAT} synthetic VWW scenes at {r} px, {np.mean(y):.1%} with a person |",
+             f"| float (PyTorch) top-1 | **{float_acc:.1%}** on {N_FLOAT} images (majority class "
+             f"{max(np.mean(y), 1 - np.mean(y)):.1%}) |",
+             f"| int8 post-training quantization | `{path.name}`, {path.stat().st_size / KB:.0f} kB, "
+             f"{len(q.ops)} ops, calibrated on {assets.CALIB_N} training images |",
+             f"| activation arena (scheduler, checked) | {plan.arena_bytes / KB:.0f} kB (lower bound "
+             f"{plan.lower_bound_bytes / KB:.0f} kB) |",
+             f"| patch plan (MCUNetV2) for {PATCH_BUDGET // KB} kB | {pp.grid}x{pp.grid} patches up to op "
+             f"{pp.split_op}: "
+             f"peak {pp.peak_sram_bytes / KB:.0f} kB instead of {pp.layerwise_peak_sram_bytes / KB:.0f} kB, "
+             f"+{100 * (pp.total_macs / pp.layerwise_total_macs - 1):.1f}% MACs |"]
+    if why := deploy.toolchain_missing():
+        pred_ref = np.array([int8ref.run(q, xi[None])[0].argmax() for xi in xq])
+        return lines + [f"| int8 (int8ref) top-1 | {np.mean(pred_ref == y[:n_mcu]):.1%} on the first {n_mcu} "
+                        "images |", "",
+                        f"The emulated MCU was skipped: {why}.", ""]
+    mcu, rep = _mcu_run(q, xq, pp, out)
+    pred_mcu = np.array([o.ravel().argmax() for o in mcu])
+    f_sub = train.evaluate(model, data.synthetic(n_mcu, r, "val", assets.EVAL_SEED, progress=False))["accuracy"]
+    fig = _save(_predictions_figure(x[:8], y[:8], pred_mcu[:8]), out / "mcu_predictions.png")
+    return lines + [
+        f"| C, patch-based, on the emulated STM32F746 (QEMU, Cortex-M7) | Flash {rep.flash_bytes / KB:.0f} of "
+        f"{board[1] // KB} kB, SRAM {rep.sram_bytes / KB:.0f} of {board[0] // KB} kB (arena, scratch and stack, "
+        "from the ELF) |",
+        f"| instructions per inference | {rep.instructions:,d} for {rep.macs / 1e6:.1f}M MACs "
+        f"({rep.instructions_per_mac:.2f} per MAC) |",
+        f"| **top-1 computed on the emulated MCU** | **{np.mean(pred_mcu == y[:n_mcu]):.1%}** on the first "
+        f"{n_mcu} images, the same as int8ref's (the MCU's outputs equal int8ref's byte for byte on every image); "
+        f"float {f_sub:.1%} on the same images |", "",
+        "The first validation scenes with the label the MCU gave them:", "", f"![MCU predictions]({fig})", ""]
+
+
+def _predictions_figure(images, labels, preds):
+    """A row of images titled with the MCU's answer (green where right, red where wrong)."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2))
+    for ax, im, t, p in zip(axes, images, labels, preds):
+        ax.imshow(im)
+        ax.set_title("person" if p else "no person", color="green" if p == t else "red", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def section_scheduling(out: Path) -> list[str]:
@@ -135,65 +192,26 @@ def section_nas_space(out: Path) -> list[str]:
 
 
 def section_data(out: Path) -> list[str]:
-    """Meet the data (the VWW stand-in) at three resolutions, then train a tiny model for a few seconds."""
-    import time
-    import torch
-    from . import data, train
+    """Meet the data (the VWW stand-in) at three resolutions."""
+    from . import data
     fig = _save(viz.contact_sheet(resolutions=(32, 64, 96), n=4), out / "meet_the_data.png")
-    tr, va = data.synthetic(1000, 32, "train", progress=False), data.synthetic(400, 32, "val", progress=False)
-    torch.manual_seed(0)
-    net = zoo.get("mbv1", 0.25, 32, num_classes=2).module()
-    t0 = time.perf_counter()
-    acc = train.fit(net, tr, va, epochs=2, progress=False)[-1]["val_accuracy"]
-    majority = max(va.labels.mean(), 1 - va.labels.mean())
     return ["## Data: the Visual Wake Words stand-in", "",
             "Procedural person / no-person scenes (offline default; `mcunet-lite data info` describes real VWW "
             f"folders). Label rule: {data.RULES['pyvww']}. The same scenes at 32, 64 and 96 px:", "",
-            f"![meet the data]({fig})", "",
-            f"MobileNetV1 w0.25 at 32x32, trained for 2 epochs on {len(tr)} synthetic images "
-            f"({time.perf_counter() - t0:.1f} s): validation accuracy **{acc:.1%}** on {len(va)} images "
-            f"(majority class: {majority:.1%}). That is a few seconds of training, far from converged; "
-            "`python benchmarks/data_bench.py` measures the resolution / width trade-off properly.", ""]
+            f"![meet the data]({fig})", ""]
 
 
-def section_deploy(out: Path) -> list[str]:
-    """MobileNetV1 w0.25 at 96 px (the MLPerf Tiny VWW shape, random weights) emitted as C and run on
-    the emulated STM32F746 (QEMU), checked against int8ref; skipped without the ARM toolchain."""
-    import tempfile
-
-    from . import deploy, schedule
-    lines = ["## Deploy: generated C on an emulated STM32F746 (TinyEngine)", ""]
-    if why := deploy.toolchain_missing():
-        return lines + [f"Skipped: {why}.", ""]
-    g, notes = deploy.load_int8("mbv1")
-    with tempfile.TemporaryDirectory() as tmp:
-        r = deploy.deploy(g, "stm32f746", "qemu", out=Path(tmp), notes=notes)
-    predicted = schedule.plan(g).arena_bytes
-    return lines + [
-        f"MobileNetV1 w0.25 at 96x96 (the MLPerf Tiny VWW architecture; {notes[0]}) as generated C with the "
-        "Cortex-M DSP kernels, on QEMU's Cortex-M7 held to the STM32F746's 320 kB SRAM / 1 MB Flash:", "",
-        "| figure | value |", "|---|---|",
-        f"| Flash (code + weights) | {r.flash_bytes / KB:.1f} kB |",
-        f"| SRAM (arena + scratch + stack, from the ELF) | {r.sram_bytes / KB:.1f} kB |",
-        f"| activation arena | {r.arena_bytes} B (scheduler predicted {predicted} B) |",
-        f"| instructions per inference | {r.instructions:,d} for {r.macs / 1e6:.2f}M MACs "
-        f"({r.instructions_per_mac:.2f} per MAC) |",
-        f"| outputs identical to int8ref ({r.n_inputs} random inputs) | {'yes' if r.outputs_match else 'NO'} |", "",
-        "`mcunet-lite deploy MODEL --board stm32f746|stm32f405` does the same for any model; "
-        "`python benchmarks/deploy_table.py` measures the four real models.", ""]
-
-
-SECTIONS = [section_memory_wall, section_int8, section_scheduling, section_patch, section_nas_space, section_data,
-            section_deploy]
-
-
-def run(out: Path) -> Path:
-    """Run every section and write `out/report.md` with its figures; returns `out`."""
+def run(out: Path, mcu_images: int = N_MCU) -> Path:
+    """Run every section and write `out/report.md` with its figures; returns `out`. The emulated MCU
+    classifies the first `mcu_images` validation scenes."""
+    from functools import partial
+    sections = [section_memory_wall, section_data, partial(section_pipeline, n_mcu=mcu_images), section_scheduling,
+                section_patch, section_nas_space]
     import matplotlib
     matplotlib.use("Agg")
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# mcunet-lite demo report", "", "Every figure below was computed by this run, offline.", ""]
-    for section in SECTIONS:
+    for section in sections:
         lines += section(out)
     (out / "report.md").write_text("\n".join(lines))
     return out

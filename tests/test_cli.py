@@ -41,10 +41,12 @@ def test_user_errors_are_one_line_exit_2(args, msg):
 
 
 def test_demo_writes_report(tmp_path):
-    r = cli("demo", "--out", str(tmp_path / "d"))
+    r = cli("demo", "--out", str(tmp_path / "d"), "--mcu-images", "20")
     assert r.returncode == 0, r.stderr
     report = (tmp_path / "d" / "report.md").read_text()
     assert "1372" in report and (tmp_path / "d" / "mbv2_block_memory.png").stat().st_size > 10_000
+    assert "vww-classifier" in report and "random weights" not in report
+    assert "top-1 computed on the emulated MCU** | **" in report or "emulated MCU was skipped" in report
 
 
 def test_nas_space_json_picks_the_space_with_most_macs_among_fitting():
