@@ -54,6 +54,9 @@ RECIPES: dict[str, Recipe] = {
     "vww-classifier": Recipe("classifier", (
         "train", "--model", "mbv2", "--width", "0.35", "--resolution", "128", "--epochs", "12",
         "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=2000),
+    "vww-classifier-rd": Recipe("classifier", (   # Lab 03: the same network, receptive field redistributed
+        "train", "--model", "mbv2", "--width", "0.35", "--resolution", "128", "--redistribute", "4", "--epochs",
+        "12", "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=2000),
     "detector-128": Recipe("detector", (
         "detect", "train", "--data", "synthetic-crowd", "--resolution", "128", "--epochs", "10",
         "--n-train", "4000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
@@ -283,7 +286,7 @@ def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
     """What network a checkpoint holds: zoo model (or backbone), width and input resolution."""
     loaded = _load(kind, checkpoint)
     if kind == "classifier":
-        return {k: loaded[1][k] for k in ("model", "width", "resolution")}
+        return {k: loaded[1][k] for k in ("model", "width", "resolution", "redistribute") if k in loaded[1]}
     if kind == "supernet":
         return {"model": "supernet", "width": loaded[0].space.width, "resolution": loaded[0].space.resolution}
     cfg = loaded[1]

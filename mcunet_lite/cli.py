@@ -281,7 +281,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     """Train a zoo model on person / no-person (synthetic or a VWW folder); also runs under torchrun."""
     from . import train
     r = train.train(a.model, a.data, a.resolution, a.width, a.epochs, a.batch_size, a.lr, a.seed, a.out,
-                    a.n_train, a.n_val, a.difficulty, progress=not a.json, device=a.device, resume=a.resume)
+                    a.n_train, a.n_val, a.difficulty, progress=not a.json, device=a.device, resume=a.resume,
+                    redistribute=a.redistribute)
     if train.distributed()[0] != 0:
         return
     if a.json:
@@ -702,6 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW peak learning rate (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint file, written after every epoch")
+    p.add_argument("--redistribute", type=int, metavar="K", help="train the receptive-field-redistributed version "
+                   "of the MBConv model for a patch stage of K blocks (MCUNetV2 section 3.2)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its --out checkpoint "
                    "(same settings); without it the run starts over")
     p.add_argument("--n-train", type=int, default=4000, help="synthetic training scenes (default: %(default)s)")

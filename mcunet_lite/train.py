@@ -220,11 +220,14 @@ def restore(path: str | Path, model, opt, sched, generators: list, run: dict[str
 
 
 def load_checkpoint(path: str | Path):
-    """Rebuild the zoo model a checkpoint was trained from and load its weights: (model, meta, history)."""
+    """Rebuild the zoo model a checkpoint was trained from (its MBConv config where the checkpoint
+    holds one, as a redistributed network's does) and load its weights: (model, meta, history)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         meta = ck["meta"]
-        model = zoo.get(meta["model"], meta["width"], meta["resolution"], meta["num_classes"]).module()
+        cfg = zoo.MBConvConfig.from_dict(meta["config"]) if "config" in meta else \
+            zoo.get(meta["model"], meta["width"], meta["resolution"], meta["num_classes"])
+        model = cfg.module()
         model.load_state_dict(ck["model"])
     except (OSError, KeyError, RuntimeError) as e:
         raise UserError(f"cannot load checkpoint '{path}': {e}; expected a file written by "
@@ -235,16 +238,23 @@ def load_checkpoint(path: str | Path):
 def train(model: str, data: str = "synthetic", resolution: int = 64, width: float | None = None,
           epochs: int = 5, batch_size: int = 32, lr: float = 3e-3, seed: int = 0, out: str | Path | None = None,
           n_train: int = 4000, n_val: int = 1000, difficulty: float = 0.5, progress: bool = True,
-          device: str = "cpu", resume: bool = False) -> dict[str, Any]:
+          device: str = "cpu", resume: bool = False, redistribute: int | None = None) -> dict[str, Any]:
     """Build a zoo model for person / no-person and fit it on `data` ('synthetic' or a VWW folder).
 
     The entry point of `mcunet-lite train`, in one process or under torchrun. Rank 0 generates
     (or reads) the data first so the others find it in the cache. With `resume`, continues the
-    checkpoint `out` of an interrupted run (see `fit`). Returns the final record.
+    checkpoint `out` of an interrupted run (see `fit`). With `redistribute` K, trains the MBConv
+    model's receptive-field-redistributed version for a patch stage of K blocks (MCUNetV2 section
+    3.2; `redistribute.redistribute`). Returns the final record.
     """
     from . import data as vww
     rank, world = distributed()
     cfg = zoo.get(model, width, resolution, num_classes=2)
+    if redistribute is not None:
+        from .redistribute import redistribute as rd
+        if not isinstance(cfg, zoo.MBConvConfig):
+            raise UserError(f"--redistribute needs an MBConv model (mbv2, mcunet), not '{model}'")
+        cfg = rd(cfg, redistribute)[0]
     if rank != 0:
         dist.barrier()
     if data == "synthetic":
@@ -258,6 +268,8 @@ def train(model: str, data: str = "synthetic", resolution: int = 64, width: floa
     net = cfg.module()
     meta = {"model": model, "width": cfg.width, "resolution": resolution, "num_classes": 2, "data": data,
             "format": train_ds.format, "rule": train_ds.rule, "seed": seed}
+    if redistribute is not None:
+        meta.update(redistribute=redistribute, config=cfg.to_dict())
     history = fit(net, train_ds, val_ds, epochs, batch_size, lr, seed=seed, checkpoint=out, meta=meta,
                   progress=progress, device=device, resume=resume)
     return {**meta, **history[-1], "n_train": len(train_ds), "n_val": len(val_ds)}

@@ -141,3 +141,17 @@ def test_two_process_ddp_training_keeps_replicas_identical(tmp_path):
     assert any(not torch.equal(r0["init"][k], r1["init"][k]) for k in r0["init"])
     assert all(torch.equal(r0["final"][k], r1["final"][k]) for k in r0["final"])
     assert any(not torch.equal(r0["final"][k], r0["init"][k]) for k in r0["final"] if "weight" in k)
+
+
+def test_train_redistributed_network_round_trips(tmp_path):
+    """`train --redistribute K` trains MobileNetV2's redistributed config, and its checkpoint rebuilds it."""
+    from mcunet_lite import redistribute
+    out = tmp_path / "rd.pt"
+    r = train.train("mbv2", resolution=32, width=0.35, epochs=1, n_train=64, n_val=16, out=out, progress=False,
+                    redistribute=2)
+    want = redistribute.redistribute(zoo.mobilenet_v2(0.35, 32, 2), 2)[0]
+    model, meta, _ = train.load_checkpoint(out)
+    assert r["redistribute"] == 2 and meta["config"] == want.to_dict()
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in want.module().parameters())
+    with pytest.raises(UserError, match="needs an MBConv model"):
+        train.train("mbv1", resolution=32, epochs=1, n_train=8, n_val=8, progress=False, redistribute=2)
