@@ -24,8 +24,17 @@
 # the network is the course's trained one, shipped with the kit.
 # **Points**: 10 (five exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/01_int8.ipynb`.
+# **Expected figures** (a correct run; the book shows them): one conv layer's weights against
+# the per-tensor int8 grid, the error of its narrowest channel per tensor and per channel, and
+# every channel's error; printed: TFLite's roundings bit for bit, the exported `.tflite` run in
+# TFLite Micro with zero differing bytes, float against int8 top-1.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/01_int8.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -41,6 +50,7 @@ import mcunet_lite
 from mcunet_lite import assets, data, int8ref, quant, tflite_io, train, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.from_torch import from_torch
+from mcunet_lite.scaffold import or_reference, visible_tests
 
 KB = 1024
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -107,6 +117,11 @@ print(f"STM32F746{'':13s} {flash_budget / KB:8.0f} kB {'':11s} {sram_budget / KB
 # %% solution=true grade_id="choose_qparams"
 def choose_qparams(lo, hi):
     """int8 (scale, zero point) of a tensor whose real values lie in [lo, hi]; real 0 exact."""
+    # TODO: (scale, zero_point) as described above: float32 scale, int zero point in [-128, 127].
+    # APPROACH: widen [lo, hi] to include 0; S = float32(max((hi - lo) / 255, quant.MIN_SCALE));
+    #   Z = round_half_away(-128 - lo / S) with that float32 S, clipped to [-128, 127].
+    # HINT: np.round rounds halves to even; use round_half_away.
+    # EXAMPLE: choose_qparams(0.0, 6.0) -> (np.float32(6 / 255), -128)
     ### BEGIN SOLUTION
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = np.float32(max((hi - lo) / 255, quant.MIN_SCALE))
@@ -116,9 +131,10 @@ def choose_qparams(lo, hi):
 
 
 # %% points=2 grade_id="choose_qparams_tests"
-assert choose_qparams(0.0, 6.0) == (np.float32(6 / 255), -128)     # ReLU6 output: real 0 is q = -128
-assert choose_qparams(0.5, 2.0) == choose_qparams(0.0, 2.0)         # the range is widened to include 0
-assert choose_qparams(-2.0, 6.0) == (np.float32(8 / 255), -64)
+with visible_tests("choose_qparams"):
+    assert choose_qparams(0.0, 6.0) == (np.float32(6 / 255), -128)     # ReLU6 output: real 0 is q = -128
+    assert choose_qparams(0.5, 2.0) == choose_qparams(0.0, 2.0)         # the range is widened to include 0
+    assert choose_qparams(-2.0, 6.0) == (np.float32(8 / 255), -64)
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("01_int8", "choose_qparams", globals())
@@ -131,7 +147,7 @@ assert _r["points"], _r["feedback"]
 
 # %%
 # NBVAL_CHECK_OUTPUT
-scale, zero_point = choose_qparams(-1.0, 1.0)
+scale, zero_point = or_reference(choose_qparams)(-1.0, 1.0)
 real = np.array([-1.0, -0.3, 0.0, 0.001, 0.5, 1.0])
 q8 = np.clip(round_half_away(real / scale) + zero_point, -128, 127).astype(np.int8)
 print(f"scale {scale:.6f}, zero point {zero_point}")
@@ -324,6 +340,13 @@ if not MODELS.is_dir():
 # %% solution=true grade_id="quantize_multiplier"
 def quantize_multiplier(m):
     """TFLite's QuantizeMultiplier: M ~ M0 * 2^(shift - 31) with M0 in [2^30, 2^31) (or 0)."""
+    # TODO: (M0, shift) arrays with M ~ M0 * 2^(shift - 31), M0 in [2^30, 2^31), 0 for M = 0.
+    # APPROACH: np.frexp splits M into a mantissa in [0.5, 1) and an exponent e; M0 =
+    #   round_half_away(mantissa * 2^31); if that rounds up to 2^31, halve it and add 1 to e;
+    #   exponents below -31 give (0, 0).
+    # HINT: keep everything in int64 arrays; np.where handles the special cases element-wise.
+    # EXAMPLE: quantize_multiplier(np.array([0.5, 0.0123, 3.0, 0.0])) ->
+    #   ([1073741824, 1690499128, 1610612736, 0], [0, -6, 2, 0])
     ### BEGIN SOLUTION
     mantissa, e = np.frexp(np.asarray(m, np.float64))
     m0 = round_half_away(mantissa * 2.0 ** 31).astype(np.int64)
@@ -336,8 +359,9 @@ def quantize_multiplier(m):
 
 
 # %% points=2 grade_id="quantize_multiplier_tests"
-m0, shift = quantize_multiplier(np.array([0.5, 0.0123, 3.0, 0.0]))
-assert m0.tolist() == [1073741824, 1690499128, 1610612736, 0] and shift.tolist() == [0, -6, 2, 0]
+with visible_tests("quantize_multiplier"):
+    m0, shift = quantize_multiplier(np.array([0.5, 0.0123, 3.0, 0.0]))
+    assert m0.tolist() == [1073741824, 1690499128, 1610612736, 0] and shift.tolist() == [0, -6, 2, 0]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("01_int8", "quantize_multiplier", globals())
 assert _r["points"], _r["feedback"]
@@ -350,7 +374,7 @@ assert _r["points"], _r["feedback"]
 # %%
 # NBVAL_CHECK_OUTPUT
 m = np.array([0.0123, 0.7, 3e-5])
-m0, shift = quantize_multiplier(m)
+m0, shift = or_reference(quantize_multiplier)(m)
 for real_m, a, b in zip(m, m0, shift):
     print(f"M = {real_m:<8g} M0 = {a:10d}  shift = {b:3d}  M0 * 2^(shift - 31) = {a * 2.0 ** (b - 31):.12g}")
 
@@ -372,6 +396,11 @@ for real_m, a, b in zip(m, m0, shift):
 # %% solution=true grade_id="rounding_divide_by_pot"
 def rounding_divide_by_pot(x, exponent):
     """x / 2^exponent rounded to nearest, halves away from zero (TFLite's RoundingDivideByPOT)."""
+    # TODO: x / 2^exponent, element-wise, rounded to nearest with halves away from zero.
+    # APPROACH: mask = 2^exponent - 1; remainder = x & mask; threshold = mask >> 1, plus 1 where
+    #   x < 0; result = (x >> exponent) + (remainder > threshold).
+    # HINT: work in np.int64; `>>` on a negative int64 rounds toward minus infinity.
+    # EXAMPLE: rounding_divide_by_pot([5, -5, 6, -6, 7, 7], [1, 1, 2, 2, 1, 0]) -> [3, -3, 2, -2, 4, 7]
     ### BEGIN SOLUTION
     x, exponent = np.asarray(x, np.int64), np.asarray(exponent, np.int64)
     mask = (np.int64(1) << exponent) - 1
@@ -382,8 +411,9 @@ def rounding_divide_by_pot(x, exponent):
 
 
 # %% points=2 grade_id="rounding_divide_by_pot_tests"
-got = rounding_divide_by_pot(np.array([5, -5, 6, -6, 7, 7]), np.array([1, 1, 2, 2, 1, 0]))
-assert got.tolist() == [3, -3, 2, -2, 4, 7]
+with visible_tests("rounding_divide_by_pot"):
+    got = rounding_divide_by_pot(np.array([5, -5, 6, -6, 7, 7]), np.array([1, 1, 2, 2, 1, 0]))
+    assert got.tolist() == [3, -3, 2, -2, 4, 7]
 ### BEGIN HIDDEN TESTS
 _r = checks.run("01_int8", "rounding_divide_by_pot", globals())
 assert _r["points"], _r["feedback"]
@@ -408,6 +438,12 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="saturating_rounding_doubling_high_mul"
 def saturating_rounding_doubling_high_mul(a, b):
     """Rounded a * b / 2^31 for int32 a, b (TFLite's SaturatingRoundingDoublingHighMul)."""
+    # TODO: (a * b + nudge) / 2^31 truncated toward zero, nudge 2^30 (or 1 - 2^30 for a negative
+    #   product); INT32_MAX for the one overflowing case a == b == INT32_MIN.
+    # APPROACH: multiply in int64, add the nudge with np.where, divide by 2^31 truncating toward
+    #   zero (shift the absolute value), then patch the overflow case.
+    # HINT: C's division truncates toward zero; numpy's >> and // round toward minus infinity.
+    # EXAMPLE: a = [1000, -1000, 3, -3, INT32_MIN], b = 2^30 (0.5) ... -> [500, -500, 2, -1, INT32_MAX]
     ### BEGIN SOLUTION
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
     ab = a * b
@@ -418,9 +454,10 @@ def saturating_rounding_doubling_high_mul(a, b):
 
 
 # %% points=2 grade_id="saturating_rounding_doubling_high_mul_tests"
-got = saturating_rounding_doubling_high_mul(np.array([1000, -1000, 3, -3, INT32_MIN]),
-                                            np.array([1 << 30, 1 << 30, 1 << 30, 1 << 30, INT32_MIN]))
-assert got.tolist() == [500, -500, 2, -1, INT32_MAX]   # 1 << 30 stands for 0.5
+with visible_tests("saturating_rounding_doubling_high_mul"):
+    got = saturating_rounding_doubling_high_mul(np.array([1000, -1000, 3, -3, INT32_MIN]),
+                                                np.array([1 << 30, 1 << 30, 1 << 30, 1 << 30, INT32_MIN]))
+    assert got.tolist() == [500, -500, 2, -1, INT32_MAX]   # 1 << 30 stands for 0.5
 ### BEGIN HIDDEN TESTS
 _r = checks.run("01_int8", "saturating_rounding_doubling_high_mul", globals())
 assert _r["points"], _r["feedback"]
@@ -455,6 +492,13 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="requantize"
 def requantize(acc, bias, multiplier, shift, out_zero_point, act_min, act_max):
     """int32 accumulators -> int8 outputs: TFLite's per-channel MultiplyByQuantizedMultiplier, clamp."""
+    # TODO: int8 outputs of int32 accumulators: add the bias, multiply by M0 * 2^(shift - 31) the
+    #   TFLite way, add the output zero point, clamp to [act_min, act_max].
+    # APPROACH: x = acc + bias (int64); left = max(shift, 0), right = max(-shift, 0); x = your
+    #   saturating_rounding_doubling_high_mul(x * 2^left, multiplier); x = your
+    #   rounding_divide_by_pot(x, right); clip(x + zero point) and cast to int8.
+    # HINT: bias, multiplier and shift are per output channel: the last axis of acc.
+    # EXAMPLE: the visible test's accumulators [[1000, -1000, 70000]] -> [[5, -15, 127]]
     ### BEGIN SOLUTION
     x = np.asarray(acc, np.int64) + np.asarray(bias, np.int64)
     shift = np.asarray(shift, np.int64)
@@ -468,9 +512,10 @@ def requantize(acc, bias, multiplier, shift, out_zero_point, act_min, act_max):
 # %% points=2 grade_id="requantize_tests"
 acc = np.array([[1000, -1000, 70000]])
 args = (np.array([24, -24, 0]), np.array([1374389535, 1374389535, 1073741824]), np.array([-6, -6, 1]), -5)
-assert requantize(acc, *args, -128, 127).tolist() == [[5, -15, 127]]   # M = 0.01, 0.01, 1.0
-assert requantize(acc, *args, -5, 127).dtype == np.int8
-assert requantize(acc, *args, -5, 127).tolist() == [[5, -5, 127]]      # ReLU: nothing below real 0
+with visible_tests("requantize"):
+    assert requantize(acc, *args, -128, 127).tolist() == [[5, -15, 127]]   # M = 0.01, 0.01, 1.0
+    assert requantize(acc, *args, -5, 127).dtype == np.int8
+    assert requantize(acc, *args, -5, 127).tolist() == [[5, -5, 127]]      # ReLU: nothing below real 0
 ### BEGIN HIDDEN TESTS
 _r = checks.run("01_int8", "requantize", globals())
 assert _r["points"], _r["feedback"]
@@ -504,8 +549,8 @@ for op in q.ops:
     x, wt, b, y = (q.tensors[n] for n in (*op.inputs, op.output))
     (s_in, z_in), (s_out, z_out) = int8ref.scale_zp(x.quant), int8ref.scale_zp(y.quant)
     acc = (env[x.name].astype(np.int64) - z_in) @ wt.data.reshape(len(wt.data), -1).T.astype(np.int64)
-    m0, shift = quantize_multiplier(np.float64(s_in) * wt.quant.scale.astype(np.float64) / np.float64(s_out))
-    mine = requantize(acc, b.data, m0, shift, z_out, *int8ref.activation_range(op.act, y.quant))
+    m0, shift = or_reference(quantize_multiplier)(np.float64(s_in) * wt.quant.scale.astype(np.float64) / np.float64(s_out))
+    mine = or_reference(requantize)(acc, b.data, m0, shift, z_out, *int8ref.activation_range(op.act, y.quant))
     layers, checked, differ = layers + 1, checked + mine.size, differ + int(np.sum(mine != env[y.name]))
 print(f"{layers} pointwise convs on 8 images: {checked} int8 outputs, {differ} differ from int8ref")
 
