@@ -28,8 +28,17 @@
 # detectors train, and are cached), about 15 seconds after that. **Points**: 10 (four
 # exercises).
 #
-# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Grade
-# yourself any time with `mcunet-lite grade labs/07_detection.ipynb`.
+# **Expected figures** (a correct run; the book shows them): synthetic validation scenes with
+# their boxes; the detector's peak SRAM over input resolutions, layer by layer and patch-based,
+# against 256 KB; detections of the 128 px and 256 px detectors side by side; raw candidates
+# before and after your NMS; detections on a real photo.
+#
+# Write your code between the lines marked `# YOUR CODE HERE`; keep the function names. Each
+# exercise says what to do (TODO), how (APPROACH), a HINT and the result of its visible example.
+# **Run All works before you write anything**: an unfinished exercise's test cell says "not
+# implemented yet", and the cells after it use the library's reference (with a NOTE) until your
+# function works. Grade yourself any time with `mcunet-lite grade my-labs/07_detection.ipynb`
+# (your copy from `mcunet-lite lab`).
 
 # %%
 # %matplotlib inline
@@ -42,6 +51,7 @@ from PIL import Image, ImageDraw
 
 from mcunet_lite import boxes, data, detdata, detect, patch, schedule
 from mcunet_lite.errors import UserError
+from mcunet_lite.scaffold import or_reference, visible_tests
 from mcunet_lite.profile import op_macs
 
 KB = 1024
@@ -94,6 +104,11 @@ plt.show()
 # %% solution=true grade_id="iou"
 def iou(a, b):
     """(N, M) intersection over union of xyxy boxes a (N, 4) and b (M, 4); 0 where the union is empty."""
+    # TODO: the (N, M) matrix of intersection area / union area, 0 where the union is empty.
+    # APPROACH: broadcast a[:, None] against b[None, :]: the intersection's corners are the max of
+    #   the top-lefts and the min of the bottom-rights; clip its sides at 0; union = areas - inter.
+    # HINT: np.where(union > 0, inter / np.where(union > 0, union, 1), 0) avoids dividing by 0.
+    # EXAMPLE: iou([[0, 0, 1, 1]], [[0.5, 0.0, 1.5, 1.0]]) -> [[1/3]]
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     ### BEGIN SOLUTION
@@ -109,10 +124,11 @@ def iou(a, b):
 
 # %% points=2 grade_id="iou_tests"
 unit = np.array([[0.0, 0.0, 1.0, 1.0]])
-assert np.allclose(iou(unit, [[0.5, 0.0, 1.5, 1.0]]), [[1 / 3]])    # overlap 1/2, union 3/2
-assert np.allclose(iou(unit, [[0, 0, 1, 1], [1, 0, 2, 1], [0, 0, 2, 2]]), [[1.0, 0.0, 0.25]])
-assert iou(unit, np.zeros((0, 4))).shape == (1, 0)
-assert iou([[1, 1, 1, 1]], [[1, 1, 1, 1]])[0, 0] == 0.0              # empty boxes: 0, not NaN
+with visible_tests("iou"):
+    assert np.allclose(iou(unit, [[0.5, 0.0, 1.5, 1.0]]), [[1 / 3]])    # overlap 1/2, union 3/2
+    assert np.allclose(iou(unit, [[0, 0, 1, 1], [1, 0, 2, 1], [0, 0, 2, 2]]), [[1.0, 0.0, 0.25]])
+    assert iou(unit, np.zeros((0, 4))).shape == (1, 0)
+    assert iou([[1, 1, 1, 1]], [[1, 1, 1, 1]])[0, 0] == 0.0              # empty boxes: 0, not NaN
 ### BEGIN HIDDEN TESTS
 from mcunet_lite import checks
 _r = checks.run("07_detection", "iou", globals())
@@ -136,6 +152,11 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="nms"
 def nms(boxes, scores, iou_threshold):
     """Indices of the boxes greedy non-maximum suppression keeps, highest score first."""
+    # TODO: the kept indices, highest score first (ties: lower index first).
+    # APPROACH: order = stable argsort of -scores; overlaps = your iou(boxes, boxes) > threshold;
+    #   walk the order keeping a box if it is still alive, and then kill everything it overlaps.
+    # HINT: only a kept box suppresses others; IoU equal to the threshold is not suppressed.
+    # EXAMPLE: the visible cluster with scores [0.9, 0.8, 0.7, 0.6] at 0.5 -> [0, 2]
     ### BEGIN SOLUTION
     scores = np.asarray(scores, np.float64).reshape(-1)
     overlaps = iou(boxes, boxes) > iou_threshold
@@ -151,10 +172,11 @@ def nms(boxes, scores, iou_threshold):
 
 # %% points=3 grade_id="nms_tests"
 cluster = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [0, 0, 10, 10]], np.float64)
-assert nms(cluster, [0.9, 0.8, 0.7, 0.6], 0.5) == [0, 2]         # box 1 (IoU 9/11) and the copy go
-assert nms(cluster, [0.9, 0.8, 0.7, 0.6], 0.9) == [0, 1, 2]      # IoU 9/11 < 0.9: box 1 stays
-assert nms(cluster, [0.5, 0.5, 0.5, 0.5], 0.5) == [0, 2]         # ties: lower index first
-assert nms(np.zeros((0, 4)), np.zeros(0), 0.5) == []
+with visible_tests("nms"):
+    assert nms(cluster, [0.9, 0.8, 0.7, 0.6], 0.5) == [0, 2]         # box 1 (IoU 9/11) and the copy go
+    assert nms(cluster, [0.9, 0.8, 0.7, 0.6], 0.9) == [0, 1, 2]      # IoU 9/11 < 0.9: box 1 stays
+    assert nms(cluster, [0.5, 0.5, 0.5, 0.5], 0.5) == [0, 2]         # ties: lower index first
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5) == []
 ### BEGIN HIDDEN TESTS
 _r = checks.run("07_detection", "nms", globals())
 assert _r["points"], _r["feedback"]
@@ -182,6 +204,11 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="average_precision"
 def average_precision(recall, precision):
     """VOC all-point AP: the area under the precision envelope, over every step in recall."""
+    # TODO: the area under the precision envelope, summed over the steps in recall.
+    # APPROACH: pad recall with 0 and 1 and precision with 0 and 0; envelope = running max of the
+    #   precision from the right; sum (r[i + 1] - r[i]) * envelope[i + 1].
+    # HINT: np.maximum.accumulate(p[::-1])[::-1] is the running max from the right.
+    # EXAMPLE: recall [0.5, 0.5, 1.0], precision [1.0, 0.5, 2/3] -> 0.5 * 1 + 0.5 * 2/3
     ### BEGIN SOLUTION
     r = np.concatenate([[0.0], recall, [1.0]])
     p = np.concatenate([[0.0], precision, [0.0]])
@@ -191,12 +218,13 @@ def average_precision(recall, precision):
 
 
 # %% points=2 grade_id="average_precision_tests"
-# right, wrong, right on 2 objects: recall 1/2, 1/2, 1; precision 1, 1/2, 2/3
-assert np.isclose(average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])), 0.5 * 1 + 0.5 * 2 / 3)
-# right, wrong, right, right on 3 objects: the envelope lifts precision 2/3 at recall 2/3 to 3/4
-assert np.isclose(average_precision(np.array([1, 1, 2, 3]) / 3, np.array([1, 1 / 2, 2 / 3, 3 / 4])),
-                  1 / 3 + 2 / 3 * 3 / 4)
-assert average_precision(np.zeros(0), np.zeros(0)) == 0.0
+with visible_tests("average_precision"):
+    # right, wrong, right on 2 objects: recall 1/2, 1/2, 1; precision 1, 1/2, 2/3
+    assert np.isclose(average_precision(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])), 0.5 * 1 + 0.5 * 2 / 3)
+    # right, wrong, right, right on 3 objects: the envelope lifts precision 2/3 at recall 2/3 to 3/4
+    assert np.isclose(average_precision(np.array([1, 1, 2, 3]) / 3, np.array([1, 1 / 2, 2 / 3, 3 / 4])),
+                      1 / 3 + 2 / 3 * 3 / 4)
+    assert average_precision(np.zeros(0), np.zeros(0)) == 0.0
 ### BEGIN HIDDEN TESTS
 _r = checks.run("07_detection", "average_precision", globals())
 assert _r["points"], _r["feedback"]
@@ -223,6 +251,14 @@ assert _r["points"], _r["feedback"]
 # %% solution=true grade_id="ap50"
 def ap50(detections, truths):
     """VOC AP at IoU 0.5 of one class over several images (all-point interpolation)."""
+    # TODO: VOC AP at IoU 0.5 of all detections of all images against all truths.
+    # APPROACH: rank every detection of every image by score; each matches the truth box of its
+    #   own image with the highest IoU if that IoU > 0.5 and the box is not matched yet (else it
+    #   is a false positive); cumulate true positives; recall = tp / number of truths, precision =
+    #   tp / rank; return your average_precision(recall, precision).
+    # HINT: a duplicate on an already matched box is a false positive, and it does not look for
+    #   another box.
+    # EXAMPLE: the first visible case (right, wrong, right on 2 objects) -> 5/6
     ### BEGIN SOLUTION
     ranked = [(s, k, box) for k, (bxs, scores) in enumerate(detections)
               for box, s in zip(np.reshape(bxs, (-1, 4)), scores)]
@@ -246,15 +282,16 @@ def ap50(detections, truths):
 # %% points=3 grade_id="ap50_tests"
 G1, G2, MISS = [0, 0, 10, 10], [50, 50, 70, 70], [80, 0, 90, 10]
 two = [np.array([G1, G2], np.float64)]
-# 3 detections, 2 objects: right (0.9), wrong (0.8), right (0.7) -> 1/2 * 1 + 1/2 * 2/3
-assert np.isclose(ap50([(np.array([G1, MISS, G2]), np.array([0.9, 0.8, 0.7]))], two), 5 / 6)
-# a second box on G1 is a duplicate (false positive); G2 is never found: recall stops at 1/2
-assert np.isclose(ap50([(np.array([G1, G1, MISS]), np.array([0.9, 0.8, 0.7]))], two), 0.5)
-# two images: a miss in image 1 outranks both hits -> precision 0, 1/2, 2/3: envelope 2/3
-assert np.isclose(ap50([(np.array([G1]), np.array([0.9])), (np.array([MISS, G2]), np.array([0.95, 0.6]))],
-                       [np.array([G1]), np.array([G2])]), 2 / 3)
-# IoU exactly 0.5 is no match
-assert ap50([(np.array([[0, 0, 10, 20]]), np.array([0.9]))], [np.array([G1])]) == 0.0
+with visible_tests("ap50"):
+    # 3 detections, 2 objects: right (0.9), wrong (0.8), right (0.7) -> 1/2 * 1 + 1/2 * 2/3
+    assert np.isclose(ap50([(np.array([G1, MISS, G2]), np.array([0.9, 0.8, 0.7]))], two), 5 / 6)
+    # a second box on G1 is a duplicate (false positive); G2 is never found: recall stops at 1/2
+    assert np.isclose(ap50([(np.array([G1, G1, MISS]), np.array([0.9, 0.8, 0.7]))], two), 0.5)
+    # two images: a miss in image 1 outranks both hits -> precision 0, 1/2, 2/3: envelope 2/3
+    assert np.isclose(ap50([(np.array([G1]), np.array([0.9])), (np.array([MISS, G2]), np.array([0.95, 0.6]))],
+                           [np.array([G1]), np.array([G2])]), 2 / 3)
+    # IoU exactly 0.5 is no match
+    assert ap50([(np.array([[0, 0, 10, 20]]), np.array([0.9]))], [np.array([G1])]) == 0.0
 ### BEGIN HIDDEN TESTS
 _r = checks.run("07_detection", "ap50", globals())
 assert _r["points"], _r["feedback"]
@@ -428,7 +465,7 @@ for mode, r in compare.items():
 for mode in compare:
     ds = val_sets[mode]
     for c, name in enumerate(detdata.CLASSES):
-        mine = ap50([(d.boxes[d.labels == c], d.scores[d.labels == c]) for d in found[mode]],
+        mine = or_reference(ap50)([(d.boxes[d.labels == c], d.scores[d.labels == c]) for d in found[mode]],
                     [ds.boxes[i][ds.labels[i] == c] for i in range(len(ds))])
         lib = results[mode]["classes"][name]["ap"]
         print(f"{mode:15s} {name:6s}: yours {100 * mine:5.1f}%, library {100 * lib:5.1f}%")
@@ -511,8 +548,9 @@ ds, i = val_sets["layer-by-layer"], picks[0]
 raw = detect.decode(detect.head_outputs(model, ds[i][0][None]), cfg, score_threshold=0.005, iou_threshold=1.0)[0]
 strong = raw.scores >= 0.1 * raw.scores.max()
 raw = boxes.Detections(raw.boxes[strong], raw.scores[strong], raw.labels[strong])
-kept = np.concatenate([np.flatnonzero(raw.labels == c)[nms(raw.boxes[raw.labels == c], raw.scores[raw.labels == c],
-                                                           0.45)] for c in range(len(detdata.CLASSES))]).astype(int)
+kept = np.concatenate([np.flatnonzero(raw.labels == c)[or_reference(nms)(raw.boxes[raw.labels == c],
+                                                                         raw.scores[raw.labels == c], 0.45)]
+                       for c in range(len(detdata.CLASSES))]).astype(int)
 fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
 show(axes[0], ds.image(i), raw, title=f"raw: {len(raw.scores)} candidates", labels=False)
 show(axes[1], ds.image(i), boxes.Detections(raw.boxes[kept], raw.scores[kept], raw.labels[kept]),
