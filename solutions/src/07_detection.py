@@ -475,8 +475,10 @@ for mode in compare:
 #
 # Each detector saw 320 scenes 5 times: 200 optimizer steps, far from converged, with one seed
 # and 300 validation scenes. What this shows: the whole pipeline runs (data, anchors, loss,
-# decoding, your NMS and AP), both detectors learn something, and both fit the same 256 KB. What
-# it does not show is which resolution is better. With one seed and so few steps, AP differences
+# decoding, your NMS and AP), and both detectors fit the same 256 KB. Whether each one has learned
+# anything measurable after so few steps varies from run to run: an AP of 0.0% means it has not
+# yet (the 256-px detector is the likelier of the two to stay there). What it does not show is
+# which resolution is better. With one seed and so few steps, AP differences
 # of several points are within the noise of the run (change `TRAIN["seed"]` and watch them move),
 # and the small-object AP rests on the small faces counted above, too few to tell
 # detectors apart; a CPU minute rarely finds any of them. So short a run also
