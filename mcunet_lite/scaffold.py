@@ -7,13 +7,15 @@ with a visible note, so every figure shows from the start and the student's resu
 reference as they go.
 
 The grader is unaffected: it looks up the student's function by name (never these wrappers), so an
-unimplemented exercise still raises NotImplementedError there and scores 0; a student function that
-calls `or_reference` itself reaches the library (its twin) and scores 0 too.
+unimplemented exercise still raises NotImplementedError there and scores 0. A student function that
+calls `or_reference` itself gets no fallback while it is graded (the grader's tripwire is a
+profiler; with one set, the wrapper re-raises), so it scores 0 as "not implemented yet".
 """
 from __future__ import annotations
 
 import functools
 import re
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -48,6 +50,8 @@ def or_reference(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except NotImplementedError:
+            if sys.getprofile() is not None:  # being graded (the grader's tripwire): no fallback
+                raise
             _note(name)
             return REFERENCES[name](*args, **kwargs)
     return call
