@@ -115,6 +115,8 @@ def test_student_book_shows_figures_and_math_and_no_answers(tmp_path, shots):
             text = page.locator("main").inner_text()
             assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "NotImplementedError" in text
             assert page.locator("main img").count() >= 1
+            page.locator("main img").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / f"book_{lab}_figure.png"))
         page.wait_for_selector("mjx-container, .MathJax_CHTML, .mjx-chtml", timeout=30_000)  # MathJax ran
         assert "\\times" not in page.locator("main").inner_text()  # no raw TeX left
         page.locator(".mjx-chtml").first.scroll_into_view_if_needed()
