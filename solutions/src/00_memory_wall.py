@@ -16,7 +16,7 @@
 #
 # **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
 #
-# **Expected figures** (a correct run; the book shows them): MobileNetV2's peak SRAM per block
+# **Expected figures** (a correct run; the book shows all but the widget): MobileNetV2's peak SRAM per block
 # against the three MCUs' budgets (only the first five blocks over 320 kB); weights vs activations
 # of ResNet-18 and MobileNetV2; an explorer widget (width and resolution sliders); VWW stand-in
 # images at 32, 64 and 128 px.

@@ -19,7 +19,7 @@
 # **Expected runtime**: about three minutes on a 2-core laptop CPU (200 subnets of each of 108
 # spaces, layer by layer and patch-based). **Points**: 10 (three exercises).
 #
-# **Expected figures** (a correct run; the book shows them): three FLOPs-CDF plots (MCUNet figure
+# **Expected figures** (a correct run; the book shows all but the widget): three FLOPs-CDF plots (MCUNet figure
 # 3) of the best spaces, at 320 kB and 256 kB layer by layer and at 256 kB patch-based, the chosen
 # space drawn thick; a budget explorer widget (SRAM and Flash sliders, a patch-based checkbox).
 #
