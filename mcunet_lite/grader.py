@@ -2,8 +2,9 @@
 
 Trust model (issue 16; DESIGN.md section 8). The notebook's code is adversarial. It runs in its own
 process (`mcunet_lite.sandbox`), in a fresh temporary folder, in a process group of its own, under
-a memory cap, a per-cell and per-exercise time limit and a total one that hold even when the code
-ignores signals (SIGINT first, then SIGKILL of the whole group), with its output drained and capped.
+a cap on the group's resident memory, a per-cell and per-exercise time limit and a total one that
+hold even when the code ignores signals (SIGINT first, then SIGKILL of the whole group), with its
+output drained and capped.
 The grader's process generates every case from a seed drawn at grading time (printed, so a grade can
 be reproduced with `--seed`), computes the expected values, sends only the inputs, and gets back
 only the student's return values as plain data (`plain`), which it compares itself. Nothing the
@@ -30,6 +31,8 @@ from .errors import UserError
 
 OUTPUT_CAP = 1 << 20   # bytes of the student's output kept; the rest is counted and dropped
 GRACE = 3.0            # seconds a SIGINT'ed cell gets to stop before its process group is killed
+POLL = 0.1             # seconds between two looks at the student's memory
+PAGE = os.sysconf("SC_PAGE_SIZE")
 SEED_ENV = "MCUNET_LITE_GRADE_SEED"  # an instructor's fixed seed for a whole class
 
 
@@ -39,7 +42,7 @@ class Limits:
 
     cell_seconds: float = 120.0     # each cell, and each exercise's cases together
     total_seconds: float = 1800.0   # the whole grading run
-    memory_bytes: int = 4 << 30     # address space of the student's process
+    memory_bytes: int = 4 << 30     # resident memory of the student's process group
 
 
 @dataclass
@@ -80,26 +83,52 @@ class _Output:
             self.dropped += max(len(chunk) - room, 0)
 
 
+def group_rss(pgid: int) -> int:
+    """Resident bytes of every process in process group `pgid` (from /proc/PID/stat)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[21]) * PAGE
+    return total
+
+
 class Worker:
-    """One student process (`python -m mcunet_lite.sandbox`) and the pipes to it."""
+    """One student process (`python -m mcunet_lite.sandbox`) and the pipes to it. A thread watches the
+    resident memory of its whole process group and kills the group over the cap: a cap on resident
+    memory, not on address space, so the sanitizer builds a lab compiles and runs (AddressSanitizer
+    reserves terabytes of address space) still work."""
 
     def __init__(self, cwd: str, limits: Limits, output: list[_Output]) -> None:
         to_child, from_child = os.pipe(), os.pipe()
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
         env.pop(SEED_ENV, None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mcunet_lite.sandbox", str(to_child[0]), str(from_child[1]),
-             str(limits.memory_bytes)],
+            [sys.executable, "-m", "mcunet_lite.sandbox", str(to_child[0]), str(from_child[1])],
             pass_fds=(to_child[0], from_child[1]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True)
         os.close(to_child[0])
         os.close(from_child[1])
         self.requests, self.replies = os.fdopen(to_child[1], "wb"), from_child[0]
         output.append(_Output(self.proc.stdout))
+        self.over_memory = False
+        threading.Thread(target=self._watch, args=(limits.memory_bytes,), daemon=True).start()
+
+    def _watch(self, memory_bytes: int) -> None:
+        while self.proc.poll() is None:
+            if group_rss(self.proc.pid) > memory_bytes:
+                self.over_memory = True
+                self._kill()
+                return
+            time.sleep(POLL)
 
     def ask(self, request: tuple, seconds: float) -> dict | str:
         """The reply to `request`, or why there is none: "timeout" (it was stopped; the process is
-        dead or interrupted) or "crashed"."""
+        dead or interrupted), "memory" (killed over the memory cap) or "crashed"."""
         try:
             data = pickle.dumps(request)
             self.requests.write(sandbox.HEADER.pack(len(data)) + data)
@@ -111,7 +140,7 @@ class Worker:
             os.kill(self.proc.pid, signal.SIGINT)  # a loop that respects KeyboardInterrupt stops here
             if self._receive(time.monotonic() + GRACE) == "timeout":
                 self.stop()
-        return reply
+        return "memory" if reply == "crashed" and self.over_memory else reply
 
     def _read(self, n: int, deadline: float) -> bytes | None:
         got = bytearray()
@@ -139,6 +168,12 @@ class Worker:
         except (EOFError, OSError, ValueError):
             return "crashed"
 
+    def _kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -147,10 +182,7 @@ class Worker:
         """Kill the process group (children included, signals ignored or not) and reap it; once."""
         if self.requests.closed:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self._kill()
         self.proc.wait()
         self.requests.close()
         os.close(self.replies)
@@ -221,8 +253,8 @@ def lab_of(nb, path: Path) -> str:
 
 def _why_no_reply(reply: str, limits: Limits, what: str) -> str:
     return {"timeout": f"{what} did not finish within {limits.cell_seconds:g} s and was stopped",
-            "crashed": f"{what} crashed the Python process (memory over "
-                       f"{limits.memory_bytes >> 20} MiB, os._exit or a fault)",
+            "memory": f"{what} used more than {limits.memory_bytes >> 20} MiB of memory and was stopped",
+            "crashed": f"{what} ended the Python process (os._exit, a fault or a signal)",
             "out of time": f"{what} did not run: grading used up its total time limit of "
                            f"{limits.total_seconds:g} s"}[reply]
 

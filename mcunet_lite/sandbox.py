@@ -1,6 +1,6 @@
 """The student's side of grading: one process that runs a notebook's code and calls its functions.
 
-`mcunet_lite.grader` starts `python -m mcunet_lite.sandbox RFD WFD MEMORY` in a session of its own
+`mcunet_lite.grader` starts `python -m mcunet_lite.sandbox RFD WFD` in a session of its own
 (so it can kill the whole process group) and talks to it over two pipes: requests are pickles the
 grader made; replies are JSON of plain data (`plain`), never pickles, so nothing the student's
 code makes can run in the grader's process. The student's output goes to stdout, which the grader
@@ -9,7 +9,8 @@ drains and caps; it is never read as a result.
 The library twin rule (issue 16): while a student's function runs for a case, a profiler watches
 every Python call. A call into a twin's code (the library function that computes the exercise's
 answer, however it was reached: alias, wrapper, partial, lambda, saved reference, a module loaded
-again) or into `mcunet_lite.checks`, and any attempt to replace the profiler, fail that case.
+again), into `mcunet_lite.checks` or into the references `mcunet_lite.scaffold` falls back to, and
+any attempt to replace the profiler, fail that case.
 """
 from __future__ import annotations
 
@@ -31,10 +32,9 @@ HEADER = struct.Struct("<Q")
 CHECKS_FILE = str(Path(__file__).with_name("checks.py"))
 
 
-def limit_memory(memory_bytes: int) -> None:
-    """Cap this process's address space (a student's allocation then fails with MemoryError), its
-    file writes (1 GiB) and core dumps (none)."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+def limit_files() -> None:
+    """Cap the size of any file this process writes (1 GiB) and core dumps (none). Memory is capped
+    by the grader, which watches the resident memory of the whole process group."""
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 30, 1 << 30))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -64,6 +64,11 @@ def _split_module(dotted: str) -> tuple[str, str]:
     raise ImportError(f"no module in {dotted!r}")
 
 
+def _key(code) -> tuple[str, int, str]:
+    """What identifies a function's code however it was reached or copied: file, first line, name."""
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
 class Tripwire:
     """A profiler that notes the first call into a twin's code or into the checks, and any attempt to
     replace itself; `with Tripwire(twins): fn(...)` arms it for one call (and threads it starts)."""
@@ -71,8 +76,9 @@ class Tripwire:
     TAMPER = (sys.setprofile, sys.settrace, threading.setprofile, threading.settrace)
 
     def __init__(self, twins: tuple[str, ...]) -> None:
-        self.keys = {(c.co_filename, c.co_firstlineno, c.co_name): name
-                     for name, c in ((t, _code_of(t)) for t in twins)}
+        from .scaffold import REFERENCES  # the library answers Run All falls back to: twins of every exercise
+        self.keys = {_key(fn.__code__): f"mcunet_lite.scaffold's reference for {name}" for name, fn in REFERENCES.items()}
+        self.keys.update({_key(_code_of(t)): t for t in twins})
         self.hit: str | None = None
         self.armed = False
         self.hook = self._hook  # one bound method, so that `sys.getprofile() is self.hook` can hold
@@ -82,7 +88,7 @@ class Tripwire:
             return
         if event == "call":
             code = frame.f_code
-            name = self.keys.get((code.co_filename, code.co_firstlineno, code.co_name))
+            name = self.keys.get(_key(code))
             if name is None and code.co_filename == CHECKS_FILE:
                 name = "mcunet_lite.checks (the grader's own reference code)"
             if name and self.hit is None:
@@ -192,5 +198,5 @@ def serve(rfd: int, wfd: int) -> None:
 
 
 if __name__ == "__main__":
-    limit_memory(int(sys.argv[3]))
+    limit_files()
     serve(int(sys.argv[1]), int(sys.argv[2]))
