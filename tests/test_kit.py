@@ -549,8 +549,10 @@ def _wrong_source(lab: str, ex: str, why: str) -> str:
     if isinstance(wrong, str):
         return wrong
     cell = next(c for c in kit.solution_notebook(lab).cells if c.metadata["nbgrader"].get("grade_id") == ex)
-    assert wrong[0] in cell.source, f"mutation target {wrong[0]!r} not in the solution of {ex}"
-    return cell.source.replace(wrong[0], wrong[1], 1)
+    start, end = cell.source.index("### BEGIN SOLUTION"), cell.source.index("### END SOLUTION")
+    region = cell.source[start:end]  # the edit lands in the code, not in the scaffold's comments above it
+    assert wrong[0] in region, f"mutation target {wrong[0]!r} not in the solution of {ex}"
+    return cell.source[:start] + region.replace(wrong[0], wrong[1], 1) + cell.source[end:]
 
 
 @pytest.mark.parametrize("lab,ex,why", [(lab, ex, why) for (lab, ex), impls in WRONG.items() for why in impls])
@@ -558,8 +560,8 @@ def test_wrong_implementation_loses_its_points(lab, ex, why):
     ns = solution_namespace(lab)
     assert checks.run(lab, ex, ns, seed=0)["points"] > 0  # the reference passes...
     exec(_wrong_source(lab, ex, why), ns)
-    r = checks.run(lab, ex, ns, seed=0)                   # ...and the wrong one does not
-    assert r["points"] == 0 and "expected" in r["feedback"], r
+    r = checks.run(lab, ex, ns, seed=0)                   # ...and the wrong one does not, naming a case
+    assert r["points"] == 0 and r["feedback"].startswith(ex) and ("expected" in r["feedback"] or "raised" in r["feedback"]), r
 
 
 def test_library_function_passed_off_as_own_scores_zero():
