@@ -15,6 +15,7 @@ code. Anchors come from k-means over the training boxes with an IoU distance (YO
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -373,7 +374,8 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
         rec["loss"] = sum(rec[f"loss_{k}"] for k in sums)
         history.append(rec)
         if progress:
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)")
+            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)",
+                       file=sys.stderr)
         if checkpoint is not None:
             save_checkpoint(checkpoint, model, {}, history, training_state(run, opt, sched, [order, flips]))
     model.cpu()  # back where export, quantization and the int8 tools read the weights

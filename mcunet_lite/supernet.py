@@ -13,6 +13,7 @@ copies its weights into a plain zoo model for fine-tuning, quantization and depl
 from __future__ import annotations
 
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Iterable
@@ -256,7 +257,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
         history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "seconds": time.perf_counter() - t0})
         if progress and rank == 0:
             tqdm.write(f"supernet epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.3f} "
-                       f"({history[-1]['seconds']:.0f} s)")
+                       f"({history[-1]['seconds']:.0f} s)", file=sys.stderr)
         if checkpoint is not None and rank == 0:
             save_checkpoint(checkpoint, net, {}, history, training_state(run, opt, sched, [rng]))
     net.set_active(net.space)  # stays on `device`: the search's recalibrations run there too

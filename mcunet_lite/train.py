@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
         if progress and rank == 0:
             tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.3f}, train acc "
                        f"{rec['train_accuracy']:.3f}" + (f", val acc {rec['val_accuracy']:.3f}" if val_ds else "")
-                       + f" ({rec['seconds']:.1f} s)")
+                       + f" ({rec['seconds']:.1f} s)", file=sys.stderr)
         if checkpoint is not None and rank == 0:
             state = training_state({"epochs": epochs, "seed": seed, "world": world}, opt, sched, [flips])
             save_checkpoint(checkpoint, model, meta or {}, history, state)
