@@ -214,10 +214,18 @@ class Session:
         return reply
 
     def _restart(self) -> None:
-        self.worker.stop()
-        self.worker = Worker(self.cwd, self.limits, self.output)
-        for source in self.done:
-            if not isinstance(self.worker.ask(("cell", source), self.seconds()), dict):
+        """A fresh worker with the succeeded cells run again; a cell that no longer runs within the
+        limits is left out (and the replay starts over), so one bad cell cannot stop every later one."""
+        while True:
+            self.worker.stop()
+            self.worker = Worker(self.cwd, self.limits, self.output)
+            if self.seconds() <= 0:
+                return
+            for i, source in enumerate(self.done):
+                if not isinstance(self.worker.ask(("cell", source), self.seconds()), dict):
+                    del self.done[i]
+                    break
+            else:
                 return
 
     def close(self) -> tuple[int, int]:

@@ -249,7 +249,7 @@ def test_memory_cap_stops_a_hog_and_the_rest_still_runs(tmp_path):
     nb = read(SOLUTION)
     nb.cells.insert(3, nbformat.v4.new_code_cell("hog = bytearray(3 << 30)"))
     nb.cells.insert(3, nbformat.v4.new_code_cell(
-        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'x = bytearray(3 << 30)'])"))
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'import time; x = bytearray(3 << 30); time.sleep(30)'])"))
     r = _graded(nb, tmp_path, grader.Limits(cell_seconds=60, memory_bytes=2 << 30))
     assert r.score == 10, r.text()
     stopped = [e for e in r.notebook_errors if "used more than 2048 MiB of memory and was stopped" in e]
