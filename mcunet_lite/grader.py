@@ -115,7 +115,7 @@ class Worker:
         os.close(from_child[1])
         self.requests, self.replies = os.fdopen(to_child[1], "wb"), from_child[0]
         output.append(_Output(self.proc.stdout))
-        self.over_memory = False
+        self.over_memory, self.memory_bytes, self.gone = False, limits.memory_bytes, False
         threading.Thread(target=self._watch, args=(limits.memory_bytes,), daemon=True).start()
 
     def _watch(self, memory_bytes: int) -> None:
@@ -140,6 +140,11 @@ class Worker:
             os.kill(self.proc.pid, signal.SIGINT)  # a loop that respects KeyboardInterrupt stops here
             if self._receive(time.monotonic() + GRACE) == "timeout":
                 self.stop()
+        if isinstance(reply, dict) and group_rss(self.proc.pid) > self.memory_bytes:
+            self.over_memory = self.gone = True  # a reply that beat the watcher: the cell holds too much all the same
+            self._kill()
+            return "memory"
+        self.gone = self.gone or reply == "crashed"
         return "memory" if reply == "crashed" and self.over_memory else reply
 
     def _read(self, n: int, deadline: float) -> bytes | None:
@@ -176,7 +181,9 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        """Not known dead: a reply that ended in a crash counts, as poll() can miss a kill while the
+        watcher thread is polling the same process."""
+        return not self.gone and self.proc.poll() is None
 
     def stop(self) -> None:
         """Kill the process group (children included, signals ignored or not) and reap it; once."""
