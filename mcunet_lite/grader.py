@@ -116,11 +116,11 @@ class Worker:
         self.requests, self.replies = os.fdopen(to_child[1], "wb"), from_child[0]
         output.append(_Output(self.proc.stdout))
         self.over_memory, self.memory_bytes, self.gone = False, limits.memory_bytes, False
-        threading.Thread(target=self._watch, args=(limits.memory_bytes,), daemon=True).start()
+        threading.Thread(target=self._watch, daemon=True).start()
 
-    def _watch(self, memory_bytes: int) -> None:
+    def _watch(self) -> None:
         while self.proc.poll() is None:
-            if group_rss(self.proc.pid) > memory_bytes:
+            if group_rss(self.proc.pid) > self.memory_bytes:
                 self.over_memory = True
                 self._kill()
                 return
