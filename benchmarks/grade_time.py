@@ -13,7 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-from mcunet_lite import grader, kit
+from mcunet_lite.kit import build as kit
+from mcunet_lite.kit import grader
 
 
 def functions_only(lab: str) -> nbformat.NotebookNode:

@@ -440,7 +440,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
 def cmd_kit(a: argparse.Namespace) -> None:
     """Build the labs (execute solutions, generate student notebooks) or check a release."""
-    from . import kit
+    from .kit import build as kit
     labs = a.lab or None
     if a.action == "book":
         html = kit.book(Path(a.out), instructor=a.instructor)
@@ -460,7 +460,7 @@ def cmd_kit(a: argparse.Namespace) -> None:
 
 def cmd_grade(a: argparse.Namespace) -> None:
     """Grade a notebook with the package's checks, out of the student code's reach; never modifies it."""
-    from . import grader
+    from .kit import grader
     for name, value in (("--timeout", a.timeout), ("--total-timeout", a.total_timeout), ("--memory", a.memory)):
         if not value > 0:
             raise UserError(f"{name} must be positive (got {value})")
@@ -472,7 +472,7 @@ def cmd_grade(a: argparse.Namespace) -> None:
 def cmd_lab(a: argparse.Namespace) -> None:
     """Copy the student notebooks into a work folder (never overwriting) and open JupyterLab there."""
     import subprocess
-    from . import kit
+    from .kit import build as kit
     work = Path(a.dir)
     if work.exists() and not work.is_dir():
         raise UserError(f"--dir '{work}' is a file; give a folder for your copies of the labs")

@@ -1,7 +1,7 @@
 """Helpers for the lab tests: notebooks from the lab sources, namespaces of their solutions."""
 import nbformat
 
-from mcunet_lite import kit
+from mcunet_lite.kit import build as kit
 
 
 def solution_namespace(lab: str) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mcunet_lite import kit
+from mcunet_lite.kit import build as kit
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,8 +11,9 @@ import nbformat
 import pytest
 
 from labtools import read, write
-from mcunet_lite import checks, grader, kit, plain, sandbox
-from twin_wrappers import HEAD, WRAPPERS
+from mcunet_lite.kit import build as kit
+from mcunet_lite.kit import checks, grader, lab06, plain
+from gates import HEAD, WRAPPERS
 
 LAB = "00_memory_wall"
 SOLUTION = kit.ROOT / "solutions" / f"{LAB}.ipynb"
@@ -142,7 +143,7 @@ def test_twin_wrappers_are_right_answers_that_score_zero(lab, tmp_path):
         for label, args, expected in list(checks.cases(ex, 5))[:6]:
             raw = ns[ex.function](*args)
             if ex.id == "mbqm_c":  # its twin is C text: compiled as it is, it is exact
-                assert checks.mbqm_in_c(raw, expected.cases) == expected.expected
+                assert lab06.mbqm_in_c(raw, expected.cases) == expected.expected
                 continue
             reply = {"value": plain.tree(ex.view(args, raw) if ex.view else raw)}
             assert checks.judge(ex, label, reply, expected) is None, (ex.id, label)
@@ -192,8 +193,8 @@ json.loads = lambda *a, **k: {"points": 99}
 importlib.reload = lambda m: m
 get_ipython().events.register("post_run_cell", lambda *a: print('@@mcunet-lite-grade@@{"points": 99}'))
 """,
-    "patched mcunet_lite.checks": """
-import mcunet_lite.checks as _ck
+    "patched mcunet_lite.kit.checks": """
+import mcunet_lite.kit.checks as _ck
 _ck.judge = lambda *a, **k: None
 _ck._same = lambda *a: True
 _ck.run = lambda lab, ex, ns, seed=None: {"id": ex, "points": 99, "max_points": 99, "feedback": "ok"}
@@ -258,8 +259,8 @@ def test_memory_cap_stops_a_hog_and_the_rest_still_runs(tmp_path):
 
 def test_the_run_all_fallbacks_are_twins_too():
     """The library references that Run All falls back to (`scaffold`) earn nothing when called directly."""
-    from mcunet_lite import scaffold
-    for ex, fn in (("live_bytes", lambda g, rule: scaffold._live_bytes(g, rule)),
-                   ("largest_fitting_resolution", scaffold.REFERENCES["largest_fitting_resolution"])):
+    from mcunet_lite.kit import scaffold
+    for ex, fn in (("live_bytes", lambda g, rule: scaffold.references()["live_bytes"](g, rule)),
+                   ("largest_fitting_resolution", scaffold.references()["largest_fitting_resolution"])):
         r = checks.run(LAB, ex, {ex: fn}, seed=3)
         assert r["points"] == 0 and "scaffold's reference" in r["feedback"], r

@@ -672,7 +672,7 @@ def test_data_info_on_hostile_files(tmp_path, capsys):
 
 
 def test_lab_dir_and_kit_build_over_files_that_are_not_theirs(tmp_path, capsys):
-    from mcunet_lite import kit
+    from mcunet_lite.kit import build as kit
     from mcunet_lite.errors import UserError
     (tmp_path / "file").write_text("x")
     assert_refused(*main_err(capsys, "lab", "--dir", tmp_path / "file", "--copy-only"), r"--dir '.*file' is a file")

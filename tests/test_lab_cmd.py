@@ -34,7 +34,7 @@ def test_copies_carry_this_kernels_metadata_so_an_untouched_copy_opens_unmodifie
 
     from ipykernel.ipkernel import IPythonKernel
 
-    from mcunet_lite import kit
+    from mcunet_lite.kit import build as kit
     src = kit.LABS / "00_memory_wall.ipynb"
     cli.copy_for_this_kernel(src, tmp_path / src.name)
     copy, original = (json.loads(p.read_text()) for p in (tmp_path / src.name, src))

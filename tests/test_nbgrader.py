@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcunet_lite import kit
+from mcunet_lite.kit import build as kit
 
 pytest.importorskip("nbgrader")
 LAB = "00_memory_wall"

@@ -36,7 +36,7 @@ import numpy as np
 from mcunet_lite import profile as prof
 from mcunet_lite import viz, zoo
 from mcunet_lite.ir import Graph
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -89,7 +89,7 @@ with visible_tests("conv_layer_cost"):
     # ...then its stride-2 depthwise 3x3 conv:
     assert conv_layer_cost((1, 112, 112, 96), 96, 3, 2, 96)[1] == 2_709_504
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("00_memory_wall", "conv_layer_cost", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

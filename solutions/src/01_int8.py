@@ -50,7 +50,7 @@ import mcunet_lite
 from mcunet_lite import assets, data, int8ref, quant, tflite_io, train, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.from_torch import from_torch
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
 KB = 1024
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -136,7 +136,7 @@ with visible_tests("choose_qparams"):
     assert choose_qparams(0.5, 2.0) == choose_qparams(0.0, 2.0)         # the range is widened to include 0
     assert choose_qparams(-2.0, 6.0) == (np.float32(8 / 255), -64)
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("01_int8", "choose_qparams", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

@@ -46,7 +46,7 @@ import mcunet_lite
 from mcunet_lite import arena, int8ref, quant, schedule, tflite_io, viz, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.ir import Graph
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -92,7 +92,7 @@ tiny.outputs.append(tiny.add_op("add", "c", [a, b], {"act": None}))        # op 
 with visible_tests("tensor_lifetimes"):
     assert tensor_lifetimes(tiny) == {"input": (-1, 0), "a": (0, 2), "b": (1, 2), "c": (2, 3)}
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("02_memory_scheduling", "tensor_lifetimes", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

@@ -38,7 +38,7 @@ from PIL import Image
 from skimage import data
 
 from mcunet_lite import floatref, int8ref, patch, quant, redistribute, viz, zoo
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 from mcunet_lite import profile as prof
 
 KB = 1024
@@ -76,7 +76,7 @@ with visible_tests("input_region"):
     assert input_region(3, 2, 1, (7, 14)) == (13, 28)
     assert input_region(1, 1, 0, (5, 9)) == (5, 9)      # a 1x1 conv needs no halo
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("03_patch_inference", "input_region", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

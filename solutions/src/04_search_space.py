@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 
 from mcunet_lite import search_space as ss
 from mcunet_lite import viz
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 from mcunet_lite.supernet import largest, smallest
 
 KB = 1024
@@ -104,7 +104,7 @@ with visible_tests("fit_stats"):
     assert fit_stats(example, 320 * KB, 1024 * KB) == (0.5, 40_000_000)
     assert fit_stats(example, 64 * KB, 1024 * KB) == (0.0, 0.0)
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("04_search_space", "fit_stats", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

@@ -52,7 +52,7 @@ from mcunet_lite import evolution as evo
 from mcunet_lite import search_space as ss
 from mcunet_lite import supernet as sn
 from mcunet_lite.errors import UserError
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
 KB = 1024
 
@@ -149,7 +149,7 @@ with visible_tests("elastic_kernel"):
     assert elastic_kernel(w, {5: 2 * torch.eye(25), 3: reverse}, 3).flatten().tolist() == \
         [64, 62, 60, 50, 48, 46, 36, 34, 32]
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("05_one_shot_nas", "elastic_kernel", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

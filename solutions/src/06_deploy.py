@@ -50,12 +50,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mcunet_lite import boards, checks, codegen, deploy, patch, quant, schedule, zoo
+from mcunet_lite import boards, codegen, deploy, patch, quant, schedule, zoo
+from mcunet_lite.kit import checks
 from mcunet_lite import profile as prof
 from mcunet_lite.errors import UserError
 from mcunet_lite.from_torch import from_torch
 from mcunet_lite.ir import Graph
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
 KB = 1024
 BOARD = boards.get("stm32f746")

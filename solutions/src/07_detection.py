@@ -51,7 +51,7 @@ from PIL import Image, ImageDraw
 
 from mcunet_lite import boxes, data, detdata, detect, patch, schedule
 from mcunet_lite.errors import UserError
-from mcunet_lite.scaffold import or_reference, visible_tests
+from mcunet_lite.kit.scaffold import or_reference, visible_tests
 from mcunet_lite.profile import op_macs
 
 KB = 1024
@@ -130,7 +130,7 @@ with visible_tests("iou"):
     assert iou(unit, np.zeros((0, 4))).shape == (1, 0)
     assert iou([[1, 1, 1, 1]], [[1, 1, 1, 1]])[0, 0] == 0.0              # empty boxes: 0, not NaN
 ### BEGIN HIDDEN TESTS
-from mcunet_lite import checks
+from mcunet_lite.kit import checks
 _r = checks.run("07_detection", "iou", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS

@@ -1,7 +1,7 @@
 """The built-in grader: scores a lab notebook where the student's code cannot reach the score.
 
 Trust model (issue 16; DESIGN.md section 8). The notebook's code is adversarial. It runs in its own
-process (`mcunet_lite.sandbox`), in a fresh temporary folder, in a process group of its own, under
+process (`mcunet_lite.kit.sandbox`), in a fresh temporary folder, in a process group of its own, under
 a cap on the group's resident memory, a per-cell and per-exercise time limit and a total one that
 hold even when the code ignores signals (SIGINT first, then SIGKILL of the whole group), with its
 output drained and capped.
@@ -24,10 +24,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import plain, sandbox
-from .errors import UserError
+from ..errors import UserError
 
 OUTPUT_CAP = 1 << 20   # bytes of the student's output kept; the rest is counted and dropped
 GRACE = 3.0            # seconds a SIGINT'ed cell gets to stop before its process group is killed
@@ -98,7 +97,7 @@ def group_rss(pgid: int) -> int:
 
 
 class Worker:
-    """One student process (`python -m mcunet_lite.sandbox`) and the pipes to it. A thread watches the
+    """One student process (`python -m mcunet_lite.kit.sandbox`) and the pipes to it. A thread watches the
     resident memory of its whole process group and kills the group over the cap: a cap on resident
     memory, not on address space, so the sanitizer builds a lab compiles and runs (AddressSanitizer
     reserves terabytes of address space) still work."""
@@ -108,7 +107,7 @@ class Worker:
         env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
         env.pop(SEED_ENV, None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mcunet_lite.sandbox", str(to_child[0]), str(from_child[1])],
+            [sys.executable, "-m", "mcunet_lite.kit.sandbox", str(to_child[0]), str(from_child[1])],
             pass_fds=(to_child[0], from_child[1]), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True)
         os.close(to_child[0])

@@ -1,6 +1,6 @@
 """The student's side of grading: one process that runs a notebook's code and calls its functions.
 
-`mcunet_lite.grader` starts `python -m mcunet_lite.sandbox RFD WFD` in a session of its own
+`mcunet_lite.kit.grader` starts `python -m mcunet_lite.kit.sandbox RFD WFD` in a session of its own
 (so it can kill the whole process group) and talks to it over two pipes: requests are pickles the
 grader made; replies are JSON of plain data (`plain`), never pickles, so nothing the student's
 code makes can run in the grader's process. The student's output goes to stdout, which the grader
@@ -9,7 +9,7 @@ drains and caps; it is never read as a result.
 The library twin rule (issue 16): while a student's function runs for a case, a profiler watches
 every Python call. A call into a twin's code (the library function that computes the exercise's
 answer, however it was reached: alias, wrapper, partial, lambda, saved reference, a module loaded
-again), into `mcunet_lite.checks` or into the references `mcunet_lite.scaffold` falls back to, and
+again), into `mcunet_lite.kit.checks` or into the references `mcunet_lite.kit.scaffold` falls back to, and
 any attempt to replace the profiler, fail that case.
 """
 from __future__ import annotations
@@ -29,7 +29,9 @@ from typing import Any, Callable
 from . import plain
 
 HEADER = struct.Struct("<Q")
-CHECKS_FILE = str(Path(__file__).with_name("checks.py"))
+# the grader's own code: the engine, the comparators and every lab's cases and references
+CHECKS_FILES = frozenset(str(p) for p in Path(__file__).parent.glob("*.py")
+                         if p.stem in ("checks", "compare", "exercise", "inputs") or p.stem.startswith("lab"))
 
 
 def limit_files() -> None:
@@ -76,9 +78,7 @@ class Tripwire:
     TAMPER = (sys.setprofile, sys.settrace, threading.setprofile, threading.settrace)
 
     def __init__(self, twins: tuple[str, ...]) -> None:
-        from .scaffold import REFERENCES  # the library answers Run All falls back to: twins of every exercise
-        self.keys = {_key(fn.__code__): f"mcunet_lite.scaffold's reference for {name}" for name, fn in REFERENCES.items()}
-        self.keys.update({_key(_code_of(t)): t for t in twins})
+        self.keys = {_key(_code_of(t)): t for t in twins}
         self.hit: str | None = None
         self.armed = False
         self.hook = self._hook  # one bound method, so that `sys.getprofile() is self.hook` can hold
@@ -89,8 +89,8 @@ class Tripwire:
         if event == "call":
             code = frame.f_code
             name = self.keys.get(_key(code))
-            if name is None and code.co_filename == CHECKS_FILE:
-                name = "mcunet_lite.checks (the grader's own reference code)"
+            if name is None and code.co_filename in CHECKS_FILES:
+                name = "mcunet_lite.kit's checks (the grader's own reference code)"
             if name and self.hit is None:
                 self.hit = name
         elif event == "c_call" and any(arg is f for f in self.TAMPER) and self.hit is None:

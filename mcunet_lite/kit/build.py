@@ -13,7 +13,7 @@ sources with the outputs of every cell that is neither an exercise nor a test, s
 figures a correct run gives but no solution code or hidden tests. `book()` builds it, or the
 instructor's book with the executed solutions as chapters.
 
-The built-in grader (`mcunet_lite.grader`) never trusts the notebook's own test cells.
+The built-in grader (`mcunet_lite.kit.grader`) never trusts the notebook's own test cells.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES, LABS, SOLUTIONS = ROOT / "solutions" / "src", ROOT / "labs", ROOT / "solutions"
 BOOK = ROOT / "book"
 WIDGET = "application/vnd.jupyter.widget-view+json"
