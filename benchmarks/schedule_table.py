@@ -5,7 +5,7 @@ pairs counted once), the greedy (TFLite-Micro-style) and naive arenas, the check
 TFLite Micro's planned arena head (`print_allocations`, activations only), run in a subprocess
 because TFLite Micro prints from C, and TinyEngine's arena as its own code generator plans it
 (measured for issue 19; `TINYENGINE`). The MCUNet models' explicit PADs are folded into their
-convs on import and their float input is quantized in place (fuse.py, schedule.quantize_pairs),
+convs on import and their float input is quantized in place (fuse.py, liveness.inplace_kind),
 which is how the arena meets TinyEngine's. Then planning time for MobileNetV2-sized graphs.
 Run: python benchmarks/schedule_table.py
 """

@@ -23,7 +23,7 @@ from . import int8ref, schedule
 from .errors import UserError
 from .ir import Graph, Op
 from .patch import WINDOW_OPS, PatchPlan, Region, _clip, _sub, input_region
-from .profile import activation_bytes
+from .liveness import activation_bytes
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 KERNEL_FILES = ("kernels.h", "kernels.c", "kernels_dsp.c", "dsp.h")
@@ -201,7 +201,7 @@ def dsp_weights(w: np.ndarray) -> np.ndarray:
     4 weights of the first channel then 4 of the second, both K % 4 tails, zeros to a word; an odd
     last channel as its plain row. One 64-bit load then fetches both channels' next 4 weights."""
     oc, K = w.shape
-    nb, tail = K // 4, K % 4
+    nb = K // 4
     parts = []
     for o in range(0, oc - 1, 2):
         blocks = np.stack([w[o, :4 * nb].reshape(nb, 4), w[o + 1, :4 * nb].reshape(nb, 4)], axis=1)

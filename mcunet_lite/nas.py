@@ -11,7 +11,6 @@ import torch
 
 from . import data
 from . import evolution as evo
-from . import search_space as ss
 from . import supernet as sn
 from .errors import UserError
 

@@ -21,7 +21,8 @@ import numpy as np
 from . import schedule
 from .errors import UserError
 from .ir import Graph, Op
-from .profile import activation_bytes, block_of, op_macs
+from .liveness import activation_bytes, live_bytes
+from .profile import block_of, op_macs
 
 Region = tuple[int, int, int, int]  # rows [r0, r1), columns [c0, c1) in a tensor's own coordinates
 WINDOW_OPS = ("conv2d", "avgpool", "maxpool")
@@ -202,12 +203,12 @@ def stage_peaks(g: Graph, split_op: int, grids: list[int],
 
 
 def _stage_peak(stage: Graph, patch_bytes: dict[str, int], out_bytes: int) -> int:
-    return max(schedule.live_bytes(stage, nbytes=patch_bytes)) + out_bytes
+    return max(live_bytes(stage, nbytes=patch_bytes)) + out_bytes
 
 
 def rest_bound(live: list[int], split_op: int) -> int:
     """Lower bound of the layer-by-layer rest after a split, read off the whole graph's live bytes
-    (`schedule.live_bytes`): one tensor crosses the split and nothing else lives after it, so a
+    (`liveness.live_bytes`): one tensor crosses the split and nothing else lives after it, so a
     search trying several splits of one graph plans it once."""
     return max(live[split_op + 1:])
 
@@ -217,7 +218,7 @@ def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
     `plan` gives the same figure when the best allocator reaches the bounds, as on these networks."""
     nbytes = activation_bytes(g)
     _, peak = next(stage_peaks(g, split_op, [grid], nbytes))
-    return max(peak(), rest_bound(schedule.live_bytes(g, nbytes=nbytes), split_op))
+    return max(peak(), rest_bound(live_bytes(g, nbytes=nbytes), split_op))
 
 
 def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:

@@ -1,5 +1,7 @@
 """Compute and memory profile of a Graph: MACs, parameters, Flash, per-op SRAM and its peak.
 
+Lifetimes and the in-place rule it counts with live in `liveness`.
+
 Memory is counted for int8 deployment: one byte per activation element, int8 weights and int32
 biases in Flash. The SRAM an op needs is every activation live while it runs: its inputs, its
 output and the tensors held across it for later ops (a residual input waiting for its ADD). That
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import UserError
 from .ir import Graph, Op
+from .liveness import activation_bytes, fused_residuals, inplace_input, inplace_kind, lifetimes
 
 RULES = ("naive", "tinyengine")
 
@@ -109,57 +112,6 @@ def op_weights(g: Graph, op: Op) -> tuple[int, int]:
     return params, flash
 
 
-def lifetimes(g: Graph) -> dict[str, tuple[int, int]]:
-    """(first, last) op index of every activation: from its producer (-1 for graph inputs) to its
-    last consumer (len(ops) for graph outputs, which the caller reads after the last op)."""
-    life = {t: (-1, -1) for t in g.inputs}
-    for i, op in enumerate(g.ops):
-        life[op.output] = (i, i)
-        for t in op.inputs:
-            if t in life:
-                life[t] = (life[t][0], i)
-    for t in g.outputs:
-        life[t] = (life[t][0], len(g.ops))
-    return life
-
-
-ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "bool": 1, "int64": 8}
-
-
-def activation_bytes(g: Graph) -> dict[str, int]:
-    """Bytes of every activation tensor. A graph with int8 activations (quantized or imported
-    .tflite) is counted by dtype (a float input really is 4 bytes per element); a float graph is
-    counted as its int8 deployment: one byte per element."""
-    acts = {n: t for n, t in g.tensors.items() if not t.const}
-    int8 = any(t.dtype in ("int8", "uint8") for t in acts.values())
-    return {n: t.size * (ITEMSIZE.get(t.dtype, 4) if int8 else 1) for n, t in acts.items()}
-
-
-def fused_residuals(g: Graph, nbytes: dict[str, int] | None = None,
-                    life: dict[str, tuple[int, int]] | None = None) -> list[tuple[int, str, str]]:
-    """(ADD index, residual r, conv output y) where ADD(r, y) directly follows the (not depthwise)
-    conv making y, nothing else reads y, the conv does not read r, and r dies at the ADD with y's
-    size. TinyEngine's rule: the residual is
-    held until its ADD but not added again at the projection, because the conv writes r + conv
-    into r's bytes pixel by pixel (each output reads r only at its own position)."""
-    life, nbytes = life or lifetimes(g), nbytes or activation_bytes(g)
-    readers: dict[str, int] = {}
-    for op in g.ops:
-        for t in g.activations(op):
-            readers[t] = readers.get(t, 0) + 1
-    found = []
-    for i, op in enumerate(g.ops[1:], 1):
-        y = g.ops[i - 1].output
-        conv = g.ops[i - 1]
-        if op.kind != "add" or conv.kind != "conv2d" or g.is_depthwise(conv) or y not in op.inputs \
-                or len(set(op.inputs)) != 2:
-            continue
-        r = next(t for t in op.inputs if t != y)
-        if readers[y] == 1 and life[r][1] == i and nbytes[r] == nbytes[y] and r not in conv.inputs:
-            found.append((i, r, y))
-    return found
-
-
 def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     """Bytes live during each op under `rule`: one sweep over the execution order."""
     if rule not in RULES:
@@ -178,8 +130,9 @@ def op_sram(g: Graph, rule: str = "tinyengine") -> list[int]:
     for i, op in enumerate(g.ops):
         o = nbytes[op.output]
         cost = live + o
-        if rule == "tinyengine" and (g.is_depthwise(op) or op.kind == "quantize") and life[op.inputs[0]][1] == i:
-            cost -= min(nbytes[op.inputs[0]], o)
+        if rule == "tinyengine" and inplace_kind(g, op) in ("depthwise", "quantize") \
+                and inplace_input(g, i, life, nbytes):
+            cost -= o  # the output overwrites its dying input
         out.append(cost - saved[i])
         live += o - sum(nbytes[t] for t in dies.get(i, ()))
     return out

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import UserError
 from .ir import Graph
-from .profile import activation_bytes, fused_residuals, lifetimes, op_weights
+from .liveness import Buffer, activation_bytes, buffers, layout, live_sums
+from .profile import op_weights
 
 ALLOCATORS = ("naive", "greedy", "best")
 
@@ -54,7 +55,7 @@ class Plan:
 
     def live_bytes(self) -> list[int]:
         """Bytes of arena in use during each op (in-place pairs counted once)."""
-        return _live_sums(_buffers(self.graph, self.pairs, self.nbytes), len(self.graph.ops))
+        return live_sums(buffers(self.graph, self.pairs, self.nbytes), len(self.graph.ops))
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the `schedule --json` shape)."""
@@ -66,38 +67,7 @@ class Plan:
                 "tensors": [asdict(t) for t in self.tensors.values()]}
 
 
-# ------------------------------------------------------------------------------ in-place rules
-def inplace_pairs(g: Graph, nbytes: dict[str, int] | None = None,
-                  life: dict[str, tuple[int, int]] | None = None) -> list[tuple[str, str]]:
-    """(input, output) pairs that may share bytes: the input dies at the op and the output fits in
-    it. Depthwise conv (channel by channel, one channel of scratch), ADD (element by element) and
-    RESHAPE (same bytes, new shape). `nbytes` overrides tensor sizes (a patch's regions)."""
-    life, nbytes = life or lifetimes(g), nbytes or activation_bytes(g)
-    pairs = []
-    for i, op in enumerate(g.ops):
-        if op.kind in ("reshape", "add"):
-            candidates = g.activations(op)
-        elif g.is_depthwise(op) and g.shape(op.inputs[1])[0] == g.shape(op.inputs[0])[-1]:
-            candidates = [op.inputs[0]]  # channel multiplier 1: output channel c fits input channel c
-        else:
-            continue
-        for x in candidates:
-            if life[x][1] == i and nbytes[op.output] <= nbytes[x]:
-                pairs.append((x, op.output))
-                break
-    return pairs
-
-
-def quantize_pairs(g: Graph, life: dict[str, tuple[int, int]] | None = None) -> list[tuple[str, str]]:
-    """(float input, int8 output) of each QUANTIZE whose input dies there: element i's byte is
-    written after the float at bytes 4i..4i+3 is read, so a forward loop may write over its input
-    (the C kernel `mcu_quantize` reads each float by memcpy before storing). A float model input
-    then costs its own bytes and no int8 copy beside it, as in TinyEngine, which takes int8."""
-    life = life or lifetimes(g)
-    return [(op.inputs[0], op.output) for i, op in enumerate(g.ops)
-            if op.kind == "quantize" and life[op.inputs[0]][1] == i]
-
-
+# ------------------------------------------------------------------------------ kernel scratch
 def kernel_scratch_bytes(g: Graph, op_index: int, pairs: list[tuple[str, str]]) -> int:
     """Scratch an emitted kernel needs beside the arena (TinyEngine / CMSIS-NN conventions):
     an in-place depthwise conv keeps one padded input channel; a conv with k > 1 and a pointwise
@@ -113,63 +83,12 @@ def kernel_scratch_bytes(g: Graph, op_index: int, pairs: list[tuple[str, str]]) 
     return 2 * kh * kw * cin_g * 2
 
 
-# ------------------------------------------------------------------------------------- buffers
-@dataclass
-class _Buffer:
-    """Tensors sharing one base offset (an in-place chain); each keeps its own size and lifetime,
-    so a stride-2 depthwise output holds only its own bytes once its input is gone."""
-
-    segments: list[tuple[str, int, int, int]]  # (tensor, first op, last op, bytes)
-    offset: int = -1
-
-    @property
-    def first(self) -> int:
-        return min(s[1] for s in self.segments)
-
-    @property
-    def size(self) -> int:
-        return max(s[3] for s in self.segments)
-
-
-def _buffers(g: Graph, pairs: list[tuple[str, str]], nbytes: dict[str, int],
-             life: dict[str, tuple[int, int]] | None = None) -> list[_Buffer]:
-    """Merge in-place pairs (union-find) into buffers."""
-    life = life or lifetimes(g)
-    root = {t: t for t in life}
-
-    def find(t: str) -> str:
-        while root[t] != t:
-            root[t] = root[root[t]]
-            t = root[t]
-        return t
-
-    for x, y in pairs:
-        root[find(y)] = find(x)
-    groups: dict[str, list[str]] = {}
-    for t in life:
-        groups.setdefault(find(t), []).append(t)
-    return [_Buffer([(t, *life[t], nbytes[t]) for t in ts]) for ts in groups.values()]
-
-
-def _live_sums(buffers: list[_Buffer], n_ops: int) -> list[int]:
-    """Bytes in use at each op: per buffer, its largest member live there."""
-    sums = [0] * n_ops
-    for b in buffers:
-        peak: dict[int, int] = {}
-        for _, first, last, size in b.segments:
-            for i in range(max(first, 0), min(last, n_ops - 1) + 1):
-                if size > peak.get(i, 0):
-                    peak[i] = size
-        for i, size in peak.items():
-            sums[i] += size
-    return sums
-
-
-def _first_fit(buffers: list[_Buffer]) -> int:
+# ------------------------------------------------------------------------------------ allocation
+def first_fit(bufs: list[Buffer]) -> int:
     """Place buffers in the given order at the lowest offset where none of their tensors meets
     a live tensor of an already placed buffer; returns the arena size."""
-    placed: list[_Buffer] = []
-    for b in buffers:
+    placed: list[Buffer] = []
+    for b in bufs:
         forbidden = []  # offsets [lo, hi) at which b would collide
         for p in placed:
             for _, f1, l1, s1 in b.segments:
@@ -183,35 +102,35 @@ def _first_fit(buffers: list[_Buffer]) -> int:
             offset = max(offset, hi)
         b.offset = offset
         placed.append(b)
-    return max((b.offset + b.size for b in buffers), default=0)
+    return max((b.offset + b.size for b in bufs), default=0)
 
 
-def _allocate(buffers: list[_Buffer], allocator: str, lower_bound: int, seed: int = 0) -> int:
+def allocate(bufs: list[Buffer], allocator: str, lower_bound: int, seed: int = 0) -> int:
     """Give every buffer an offset: naive (each its own bytes), greedy (TFLite Micro: largest
     first, first fit) or best (several orders and seeded perturbations; stops at the bound)."""
     if allocator == "naive":
         offset = 0
-        for b in sorted(buffers, key=lambda b: b.first):
+        for b in sorted(bufs, key=lambda b: b.first):
             b.offset, offset = offset, offset + b.size
         return offset
-    greedy = sorted(buffers, key=lambda b: (-b.size, b.first))
+    greedy = sorted(bufs, key=lambda b: (-b.size, b.first))
     if allocator == "greedy":
-        return _first_fit(greedy)
-    span = {id(b): max(s[2] for s in b.segments) - b.first + 1 for b in buffers}
-    orders = [greedy, sorted(buffers, key=lambda b: (b.first, -b.size)),
-              sorted(buffers, key=lambda b: (-span[id(b)], -b.size)),
-              sorted(buffers, key=lambda b: -b.size * span[id(b)])]
+        return first_fit(greedy)
+    span = {id(b): max(s[2] for s in b.segments) - b.first + 1 for b in bufs}
+    orders = [greedy, sorted(bufs, key=lambda b: (b.first, -b.size)),
+              sorted(bufs, key=lambda b: (-span[id(b)], -b.size)),
+              sorted(bufs, key=lambda b: -b.size * span[id(b)])]
     rng = random.Random(seed)
     for _ in range(200):
-        orders.append(sorted(buffers, key=lambda b: -b.size * rng.uniform(0.7, 1.3)))
+        orders.append(sorted(bufs, key=lambda b: -b.size * rng.uniform(0.7, 1.3)))
     best, best_offsets = None, None
     for order in orders:
-        arena = _first_fit(order)
+        arena = first_fit(order)
         if best is None or arena < best:
-            best, best_offsets = arena, [b.offset for b in buffers]
+            best, best_offsets = arena, [b.offset for b in bufs]
         if best <= lower_bound:
             break
-    for b, off in zip(buffers, best_offsets):
+    for b, off in zip(bufs, best_offsets):
         b.offset = off
     return best
 
@@ -259,30 +178,6 @@ def memory_aware_order(g: Graph, beam: int = 16, nbytes: dict[str, int] | None =
 
 
 # ------------------------------------------------------------------------------------ planning
-def _layout(g: Graph, nbytes: dict[str, int], inplace: bool):
-    """In-place pairs, fused residuals, buffers and the bytes live at each op of `g` in its own order."""
-    life = lifetimes(g)
-    fused = [(r, y, g.ops[i].output) for i, r, y in fused_residuals(g, nbytes, life)] if inplace else []
-    pairs = (inplace_pairs(g, nbytes, life) + quantize_pairs(g, life) if inplace else []) + \
-        [(r, y) for r, y, _ in fused]
-    buffers = _buffers(g, pairs, nbytes, life)
-    return pairs, fused, buffers, _live_sums(buffers, len(g.ops))
-
-
-def live_bytes(g: Graph, inplace: bool = True, nbytes: dict[str, int] | None = None) -> list[int]:
-    """Bytes of buffers live at each op of `g` in its own order (in-place pairs counted once);
-    `nbytes` gives every activation's bytes (default: whole tensors; the patch planner gives one
-    patch's regions). Its maximum is the lower bound; after a cut where one tensor crosses, the
-    tail's bound is the maximum over the tail's ops (nothing else lives there)."""
-    return _layout(g, nbytes or activation_bytes(g), inplace)[3]
-
-
-def lower_bound(g: Graph, inplace: bool = True) -> int:
-    """The arena no allocator can beat for `g` in its own order: the largest total of buffers live
-    at one op. Fast: what the NAS checks for thousands of subnets."""
-    return max(live_bytes(g, inplace))
-
-
 def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool = True,
          sizes: dict[str, int] | None = None) -> Plan:
     """Plan the arena of `g`: choose the order, declare in-place pairs, allocate, and report.
@@ -298,11 +193,11 @@ def plan(g: Graph, allocator: str = "best", inplace: bool = True, reorder: bool 
         order = memory_aware_order(g, nbytes=sizes)
         if order != list(range(len(g.ops))):
             candidates.append(_reordered(g, order))
-    layouts = [(h, *_layout(h, nbytes, inplace)) for h in candidates]
-    h, pairs, fused, buffers, live = min(layouts, key=lambda layout: max(layout[4]))
+    layouts = [(h, *layout(h, nbytes, inplace)) for h in candidates]
+    h, pairs, fused, bufs, live = min(layouts, key=lambda lay: max(lay[4]))
     lb = max(live)
-    arena = _allocate(buffers, allocator, lb)
-    tensors = {t: Placement(t, b.offset, size, first, last) for b in buffers for t, first, last, size in b.segments}
+    arena = allocate(bufs, allocator, lb)
+    tensors = {t: Placement(t, b.offset, size, first, last) for b in bufs for t, first, last, size in b.segments}
     scratch = [kernel_scratch_bytes(h, i, pairs) for i in range(len(h.ops))]
     flash = sum(op_weights(h, op)[1] for op in h.ops)
     return Plan(h, allocator, inplace, tensors, pairs, arena, lb, max(scratch), flash, h is not g, scratch, nbytes,

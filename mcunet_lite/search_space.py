@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import patch
-from . import schedule
 from .errors import UserError
 from .ir import Graph
-from .profile import activation_bytes, op_macs, op_weights
+from .liveness import activation_bytes, live_bytes
+from .profile import op_macs, op_weights
 from .zoo import Block, MBConvConfig, Stage
 
 KERNELS, EXPANDS, DEPTHS = (3, 5, 7), (3, 4, 6), (2, 3, 4)
@@ -58,7 +58,7 @@ def cost(cfg: MBConvConfig, patch_based: bool = False) -> Cost:
     nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)
     macs = sum(op_macs(g, op) for op in g.ops)
-    live = schedule.live_bytes(g, nbytes=nbytes)
+    live = live_bytes(g, nbytes=nbytes)
     sram, choice = _best_patch(g, live, nbytes) if patch_based else (max(live), None)
     return Cost(sram, flash, macs, choice)
 

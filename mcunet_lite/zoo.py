@@ -13,7 +13,7 @@ torch model, and `from_torch(config.module(), ...)` must give the same Graph (a 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

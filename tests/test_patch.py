@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 
 from graphs import random_graphs
-from mcunet_lite import floatref, schedule, zoo
+from mcunet_lite import floatref, liveness, zoo
 from mcunet_lite import patch as P
 from mcunet_lite.errors import UserError
 from mcunet_lite.from_torch import from_torch
@@ -78,10 +78,10 @@ def test_the_nas_shortcuts_are_sound(g):
     """What lets the NAS skip work without changing its answer: one tensor crosses a valid split
     and nothing else lives after it, so the layer-by-layer rest's bound can be read off the whole
     graph's live bytes; and a patch stage's cheap floor never exceeds its planned peak."""
-    live = schedule.live_bytes(g)
+    live = liveness.live_bytes(g)
     for split in (i for i in range(len(g.ops) - 1) if _valid(g, i)):
         rest = Graph(g.name, g.tensors, g.ops[split + 1:], [g.ops[split].output], g.outputs)
-        assert P.rest_bound(live, split) == schedule.lower_bound(rest)
+        assert P.rest_bound(live, split) == liveness.lower_bound(rest)
         _, h, w, _ = g.shape(g.ops[split].output)
         grids = list(range(1, min(h, w, 3) + 1))
         assert all(floor <= peak() for floor, peak in P.stage_peaks(g, split, grids))

@@ -2,6 +2,7 @@
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
+from mcunet_lite import liveness
 from mcunet_lite import profile as prof
 from mcunet_lite import zoo
 from mcunet_lite.ir import Graph
@@ -36,7 +37,7 @@ def test_hand_computed_sram_both_rules():
     # b's input a does not die at b (the add needs it), so b cannot run in place; the projection c
     # writes a + c into a's bytes (residual not added again), so c costs a + b, and the add only a
     assert prof.op_sram(g, "tinyengine") == [12 * e, 16 * e, 16 * e, 8 * e]
-    assert prof.fused_residuals(g) == [(3, "a", "c")]
+    assert liveness.fused_residuals(g) == [(3, "a", "c")]
 
 
 def test_inplace_depthwise_when_input_dies():

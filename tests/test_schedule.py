@@ -7,6 +7,7 @@ from hypothesis import given, settings
 
 from graphs import random_graphs
 from mcunet_lite import profile as prof
+from mcunet_lite import liveness
 from mcunet_lite import schedule as S
 from mcunet_lite import zoo
 from mcunet_lite.errors import UserError
@@ -25,7 +26,7 @@ def test_mbv2_best_reaches_lower_bound_equal_to_tinyengine_profile(width, res):
 
 def test_inplace_rules_on_mbv2():
     g = zoo.mobilenet_v2(0.35, 96).graph()
-    pairs = dict((y, x) for x, y in S.inplace_pairs(g))
+    pairs = dict((y, x) for x, y in liveness.inplace_pairs(g))
     dw = [op for op in g.ops if g.is_depthwise(op)]
     assert all(op.output in pairs for op in dw[1:])  # every expanded block's depthwise runs in place
     assert "blocks.0.depthwise.conv" in pairs
@@ -38,8 +39,8 @@ def test_no_inplace_when_the_input_is_still_needed():
     a = g.conv2d(g.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")
     b = g.conv2d(a, 8, 3, groups=8, name="b")
     g.outputs.append(g.add_op("add", "c", [a, b], {"act": None}))
-    assert ("a", "b") not in S.inplace_pairs(g)      # a is needed by the add
-    assert ("a", "c") in S.inplace_pairs(g)          # the add may write over a, which dies there
+    assert ("a", "b") not in liveness.inplace_pairs(g)      # a is needed by the add
+    assert ("a", "c") in liveness.inplace_pairs(g)          # the add may write over a, which dies there
 
 
 def test_memory_aware_order_for_branches():

@@ -4,7 +4,7 @@ import random
 import pytest
 
 from mcunet_lite import patch
-from mcunet_lite import schedule
+from mcunet_lite import liveness, schedule
 from mcunet_lite import search_space as ss
 from mcunet_lite.errors import UserError
 from mcunet_lite.profile import profile
@@ -45,7 +45,7 @@ def test_patch_choice_is_the_best_of_every_split_and_grid():
     for _ in range(60):
         cfg = ss.sample(rng, rng.choice([0.3, 0.5, 0.8]), rng.choice([96, 144, 192]))
         g = cfg.graph()
-        best, choice = schedule.lower_bound(g), None
+        best, choice = liveness.lower_bound(g), None
         for k in ss.PATCH_SPLIT_BLOCKS:
             split = patch.split_after_block(g, k)
             _, h, w, _ = g.shape(g.ops[split].output)

@@ -6,16 +6,15 @@ import random
 from typing import Any, Iterable
 
 
-from .. import schedule
-from .. import profile as prof
+from .. import liveness, schedule
 from ..ir import Graph
 from .exercise import LIB, Case, Exercise
 from .compare import Property
 from .inputs import schedule_graphs
 
 def _buffers(g: Graph) -> Buffers:
-    nbytes = prof.activation_bytes(g)
-    return [(nbytes[t], first, last) for t, (first, last) in prof.lifetimes(g).items()]
+    nbytes = liveness.activation_bytes(g)
+    return [(nbytes[t], first, last) for t, (first, last) in liveness.lifetimes(g).items()]
 
 
 Buffers = list[tuple[int, int, int]]  # (bytes, first op, last op) of every tensor
@@ -30,22 +29,22 @@ def _random_buffers(rng: random.Random, n: int) -> Buffers:
     return found
 
 
-def _lib_buffers(buffers: Buffers) -> list[schedule._Buffer]:
-    return [schedule._Buffer([(str(i), first, last, size)]) for i, (size, first, last) in enumerate(buffers)]
+def _lib_buffers(buffers: Buffers) -> list[liveness.Buffer]:
+    return [liveness.Buffer([(str(i), first, last, size)]) for i, (size, first, last) in enumerate(buffers)]
 
 
 def _first_fit_arena(buffers: Buffers) -> int:
     """Largest-first first fit (TFLite Micro's greedy planner): the arena a student's must match."""
-    return schedule._first_fit(sorted(_lib_buffers(buffers), key=lambda b: (-b.size, b.first)))
+    return schedule.first_fit(sorted(_lib_buffers(buffers), key=lambda b: (-b.size, b.first)))
 
 
 def lower_bound_reference(buffers: Buffers) -> int:
-    return max(schedule._live_sums(_lib_buffers(buffers), max(b[2] for b in buffers) + 1))
+    return max(liveness.live_sums(_lib_buffers(buffers), max(b[2] for b in buffers) + 1))
 
 
 def _lifetime_cases(rng: random.Random) -> Iterable[Case]:
     for label, g in schedule_graphs(rng):
-        yield label, (g,), prof.lifetimes(g)
+        yield label, (g,), liveness.lifetimes(g)
 
 
 def _lower_bound_cases(rng: random.Random) -> Iterable[Case]:
@@ -104,7 +103,7 @@ def _first_fit_cases(rng: random.Random) -> Iterable[Case]:
 
 def _inplace_cases(rng: random.Random) -> Iterable[Case]:
     for label, g in schedule_graphs(rng):
-        yield label, (g,), schedule.inplace_pairs(g)
+        yield label, (g,), liveness.inplace_pairs(g)
 
 
 def _as_lifetimes(v: Any) -> Any:
@@ -122,27 +121,27 @@ def _as_pairs(v: Any) -> Any:
 
 
 def _tensor_lifetimes(graph) -> dict[str, tuple[int, int]]:
-    return prof.lifetimes(graph)
+    return liveness.lifetimes(graph)
 
 
 def _first_fit(buffers: list[tuple[int, int, int]]) -> tuple[list[int], int]:
     """Largest first (ties: earliest first), each buffer (size, first, last) at the lowest free offset."""
-    lib = [schedule._Buffer([(str(i), first, last, size)]) for i, (size, first, last) in enumerate(buffers)]
-    arena = schedule._first_fit(sorted(lib, key=lambda b: (-b.size, b.first)))
+    lib = [liveness.Buffer([(str(i), first, last, size)]) for i, (size, first, last) in enumerate(buffers)]
+    arena = schedule.first_fit(sorted(lib, key=lambda b: (-b.size, b.first)))
     return [b.offset for b in lib], arena
 
 
 def _in_place_pairs(graph) -> list[tuple[str, str]]:
-    return schedule.inplace_pairs(graph)
+    return liveness.inplace_pairs(graph)
 
 
 LAB = "02_memory_scheduling"
 EXERCISES: list[Exercise] = [
     Exercise("tensor_lifetimes", "tensor_lifetimes", 2, _lifetime_cases, _as_lifetimes,
-             (LIB + "profile.lifetimes",), reference=_tensor_lifetimes),
+             (LIB + "liveness.lifetimes",), reference=_tensor_lifetimes),
     Exercise("lower_bound", "lower_bound", 2, _lower_bound_cases, int,
-             (LIB + "schedule.lower_bound", LIB + "schedule.live_bytes", LIB + "schedule._live_sums"), reference=lower_bound_reference),
+             (LIB + "liveness.lower_bound", LIB + "liveness.live_bytes", LIB + "liveness.live_sums"), reference=lower_bound_reference),
     Exercise("first_fit", "first_fit", 3, _first_fit_cases, _as_placement,
-             (LIB + "schedule.plan", LIB + "schedule._first_fit", LIB + "schedule._allocate"), reference=_first_fit),
-    Exercise("in_place_pairs", "in_place_pairs", 3, _inplace_cases, _as_pairs, (LIB + "schedule.inplace_pairs",), reference=_in_place_pairs),
+             (LIB + "schedule.plan", LIB + "schedule.first_fit", LIB + "schedule.allocate"), reference=_first_fit),
+    Exercise("in_place_pairs", "in_place_pairs", 3, _inplace_cases, _as_pairs, (LIB + "liveness.inplace_pairs",), reference=_in_place_pairs),
 ]

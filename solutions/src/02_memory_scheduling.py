@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mcunet_lite
-from mcunet_lite import arena, int8ref, quant, schedule, tflite_io, viz, zoo
+from mcunet_lite import arena, int8ref, liveness, quant, schedule, tflite_io, viz, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.ir import Graph
 from mcunet_lite.kit.scaffold import or_reference, visible_tests
@@ -100,7 +100,7 @@ assert _r["points"], _r["feedback"]
 # %% [markdown]
 # From now on a tensor is a **buffer** `(size in bytes, first_op, last_op)`. Here are the buffers
 # of the MobileNetV2 that just fits the STM32F746 in Lab 00 (width 0.35, 144x144). Activations are
-# int8, one byte per element; `prof.activation_bytes(graph)` gives every tensor's bytes.
+# int8, one byte per element; `liveness.activation_bytes(graph)` gives every tensor's bytes.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -109,7 +109,7 @@ mbv2 = zoo.mobilenet_v2(0.35, 144).graph()
 
 def buffers_of(graph):
     """(bytes, first op, last op) of every activation of `graph`, from your lifetimes."""
-    nbytes = prof.activation_bytes(graph)
+    nbytes = liveness.activation_bytes(graph)
     return [(nbytes[t], first, last) for t, (first, last) in or_reference(tensor_lifetimes)(graph).items()]
 
 
@@ -305,7 +305,7 @@ assert _r["points"], _r["feedback"]
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"in-place pairs you found in MobileNetV2 (0.35, 144): {len(or_reference(in_place_pairs)(mbv2))}; the library's: "
-      f"{len(schedule.inplace_pairs(mbv2))}, plus {len(schedule.plan(mbv2).fused)} fused residuals")
+      f"{len(liveness.inplace_pairs(mbv2))}, plus {len(schedule.plan(mbv2).fused)} fused residuals")
 steps = [("every tensor its own bytes", dict(allocator="naive", inplace=False, reorder=False)),
          ("first fit", dict(allocator="greedy", inplace=False, reorder=False)),
          ("first fit + in place", dict(allocator="greedy", inplace=True, reorder=False)),

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 from mcunet_lite.kit import lab02, lab03, lab04, lab05, lab06, lab07
 from mcunet_lite import boxes, deploy, evolution as evo, fixedpoint as fp, int8ref, patch, quant, schedule
-from mcunet_lite import profile as prof, search_space as ss, supernet, zoo
+from mcunet_lite import liveness, profile as prof, search_space as ss, supernet, zoo
 from mcunet_lite.ir import Graph
 """
 

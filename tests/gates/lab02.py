@@ -48,14 +48,14 @@ def lower_bound(buffers):
 }
 
 WRAPPERS = {
-    ("02_memory_scheduling", "tensor_lifetimes"): "def tensor_lifetimes(graph): return prof.lifetimes(graph)",
+    ("02_memory_scheduling", "tensor_lifetimes"): "def tensor_lifetimes(graph): return liveness.lifetimes(graph)",
     ("02_memory_scheduling", "lower_bound"): "def lower_bound(buffers): return lab02.lower_bound_reference(buffers)",
     ("02_memory_scheduling", "first_fit"): """
 def first_fit(buffers):
     lib = sorted(lab02._lib_buffers(buffers), key=lambda b: (-b.size, b.first))
-    arena = schedule._first_fit(lib)
+    arena = schedule.first_fit(lib)
     offsets = {int(b.segments[0][0]): b.offset for b in lib}
     return [offsets[i] for i in range(len(buffers))], arena
 """,
-    ("02_memory_scheduling", "in_place_pairs"): "def in_place_pairs(graph): return schedule.inplace_pairs(graph)",
+    ("02_memory_scheduling", "in_place_pairs"): "def in_place_pairs(graph): return liveness.inplace_pairs(graph)",
 }
