@@ -14,10 +14,12 @@
 #    is optimal and where it is not.
 # 4. Find the ops that can write their output over their input (in-place depthwise convolution,
 #    ADD, RESHAPE) and measure what in-place execution saves.
-# 5. Prove a plan: run an int8 network inside one arena at the planned offsets, and watch a
+# 5. Plan a whole network's arena yourself: in-place pairs merged, first fit, checked by an
+#    independent overlap checker, reaching the lower bound on MobileNetV2 and on real models.
+# 6. Prove a plan: run an int8 network inside one arena at the planned offsets, and watch a
 #    broken plan get caught.
 #
-# **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (four exercises).
+# **Expected runtime**: under a minute on a 2-core laptop CPU. **Points**: 10 (five exercises; the planner is worth most).
 #
 # **Expected figures** (a correct run; the book shows them): MobileNetV2's arena as a memory
 # timeline (every tensor a box at its offset and lifetime) and its live bytes per op against the
@@ -51,7 +53,7 @@ from mcunet_lite.kit.scaffold import or_reference, visible_tests
 KB = 1024
 
 # %% [markdown]
-# ## 1. Lifetimes (2 points)
+# ## 1. Lifetimes (1 point)
 #
 # A tensor is **live** from the op that produces it to the last op that reads it. Number the ops
 # `0 .. len(graph.ops) - 1` in execution order. A graph input exists before op 0, so its
@@ -84,7 +86,7 @@ def tensor_lifetimes(graph):
     ### END SOLUTION
 
 
-# %% points=2 grade_id="tensor_lifetimes_tests"
+# %% points=1 grade_id="tensor_lifetimes_tests"
 tiny = Graph("tiny")
 a = tiny.conv2d(tiny.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")   # op 0
 b = tiny.conv2d(a, 8, 3, groups=8, name="b")                               # op 1: depthwise
@@ -123,7 +125,7 @@ print(f"every tensor in its own bytes: {sum(s for s, _, _ in mbv2_buffers) / KB:
 # Giving every tensor its own bytes needs 1269.6 kB: four STM32F746s. Almost all of it is waste,
 # because most tensors live for one or two ops only.
 #
-# ## 2. The lower bound (2 points)
+# ## 2. The lower bound (1 point)
 #
 # Whatever the placement, the buffers live during op `i` are all in SRAM at once, so no arena can
 # be smaller than the **largest total size of buffers live at the same op**. A buffer
@@ -146,7 +148,7 @@ def lower_bound(buffers):
     ### END SOLUTION
 
 
-# %% points=2 grade_id="lower_bound_tests"
+# %% points=1 grade_id="lower_bound_tests"
 with visible_tests("lower_bound"):
     assert lower_bound([(64, 0, 1), (32, 1, 2), (64, 2, 3)]) == 96
     assert lower_bound([(10, 0, 0), (10, 1, 1)]) == 10      # never live together
@@ -164,7 +166,7 @@ print(f"Lab 00's peak under the naive rule:      {max(prof.op_sram(mbv2, 'naive'
 # The bound is Lab 00's `naive` peak: the same count (every tensor live at an op), seen from the
 # arena's side. 303.8 kB would fit the STM32F746, if a placement can reach it.
 #
-# ## 3. Greedy first fit (3 points)
+# ## 3. Greedy first fit (2 points)
 #
 # TFLite Micro's default planner (and TinyEngine's) is **greedy first fit**: take the buffers from
 # largest to smallest (equal sizes: the one whose lifetime starts first goes first) and put each
@@ -207,7 +209,7 @@ def first_fit(buffers):
     ### END SOLUTION
 
 
-# %% points=3 grade_id="first_fit_tests"
+# %% points=2 grade_id="first_fit_tests"
 with visible_tests("first_fit"):
     assert first_fit([(64, 0, 1), (32, 1, 2), (64, 2, 3)])[1] == 96    # the two 64s share bytes
     assert first_fit([(8, 0, 1), (8, 1, 2)])[1] == 16                   # both live during op 1: no sharing
@@ -236,7 +238,7 @@ print(f"five buffers {five}: offsets {offsets}, first fit {size} bytes, lower bo
 # Placing the largest buffers first is a good rule, not a proof. The library's `best` allocator
 # tries many orders and stops when it meets the bound.
 #
-# ## 4. In place (3 points)
+# ## 4. In place (2 points)
 #
 # The bound counts an op's input and output separately. Some ops can write their output **over
 # their input**, so that the two share one buffer and the bound itself drops:
@@ -282,7 +284,7 @@ def in_place_pairs(graph):
     ### END SOLUTION
 
 
-# %% points=3 grade_id="in_place_pairs_tests"
+# %% points=2 grade_id="in_place_pairs_tests"
 chain = Graph("chain")
 e = chain.conv2d(chain.add_input("input", (1, 8, 8, 4)), 16, 1, name="e")
 d = chain.conv2d(e, 16, 3, 2, groups=16, name="d")                       # stride-2 depthwise
@@ -294,6 +296,96 @@ with visible_tests("in_place_pairs"):
 _r = checks.run("02_memory_scheduling", "in_place_pairs", globals())
 assert _r["points"], _r["feedback"]
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5. The planner (4 points)
+#
+# Now the whole planner, TinyEngine's way. An in-place pair `(x, y)` means that `y` **starts at
+# `x`'s offset**: the kernel writes its output over the input it consumes. Pairs chain: in an
+# inverted-residual block the expansion output is overwritten by the depthwise conv, whose output
+# may in turn be consumed by an ADD in place, so a whole **chain** of tensors shares one base
+# offset. Each tensor of a chain keeps its own size and lifetime: the chain is placed as one
+# unit, at the lowest offset where **none of its tensors** meets an already placed tensor that is
+# live at the same op.
+#
+# Write `plan_arena(graph)` returning `(offsets, pairs, arena_bytes)`: `offsets` a dict
+# `{tensor: byte offset}` for every activation (the keys of `tensor_lifetimes(graph)`), `pairs` the
+# in-place pairs you used (your `in_place_pairs(graph)`), `arena_bytes` the end of the highest
+# tensor. Sizes: `liveness.activation_bytes(graph)`. The grader builds a `schedule.Plan` from your
+# answer and runs the library's **overlap checker** `schedule.check` on it (it re-derives every
+# lifetime from the graph: two tensors live at the same op may share bytes only as a declared
+# in-place pair); every pair must be one the rule of section 4 allows; and the arena must be no
+# larger than largest-first first fit over the chains, which is the lower bound on every network
+# it tries (random graphs, random MBConv nets, ResNet-18, MobileNetV1/V2). `check_plan` below runs
+# the same checker on your plan.
+
+# %%
+def check_plan(graph, offsets, pairs, arena_bytes):
+    """Raise schedule.OverlapError if the plan puts two tensors live at the same op in shared bytes."""
+    life, nbytes = or_reference(tensor_lifetimes)(graph), liveness.activation_bytes(graph)
+    placed = {t: schedule.Placement(t, offsets[t], nbytes[t], *life[t]) for t in life}
+    schedule.check(schedule.Plan(graph, "yours", True, placed, list(pairs), arena_bytes, 0, 0, 0))
+
+
+# %% solution=true grade_id="plan_arena"
+def plan_arena(graph):
+    """A whole arena plan: in-place pairs merged, every tensor at the lowest offset first fit finds."""
+    # TODO: (offsets, pairs, arena_bytes): offsets {tensor: byte offset} for every activation,
+    #   pairs your in_place_pairs(graph), arena_bytes the end of the highest tensor.
+    # APPROACH: 1. chains: give every tensor a base, its own name; for each pair (x, y) in op order
+    #   set base[y] = base[x]; group the tensors by base. 2. order the chains largest first (a
+    #   chain's size: its largest tensor; ties: earliest first op). 3. for each chain, collect the
+    #   offsets where it would collide: for each of its tensors t and each placed tensor p live at
+    #   the same op, [offset[p] - size[t] + 1, offset[p] + size[p]); walk them sorted from 0 as in
+    #   first_fit; every tensor of the chain gets that offset.
+    # HINT: a chain is not one box: its tensors keep their own sizes and lifetimes, so a stride-2
+    #   depthwise output frees three quarters of its input's bytes once the input is gone.
+    # EXAMPLE: plan_arena(chain) -> ({"input": 1024, "e": 0, "d": 0, "p": 256}, [("e", "d")], 1280)
+    ### BEGIN SOLUTION
+    life, nbytes, pairs = tensor_lifetimes(graph), liveness.activation_bytes(graph), in_place_pairs(graph)
+    base = {t: t for t in life}
+    for x, y in pairs:  # op order: x's own base is already final
+        base[y] = base[x]
+    groups = {}
+    for t in life:
+        groups.setdefault(base[t], []).append(t)
+    order = sorted(groups.values(), key=lambda ts: (-max(nbytes[t] for t in ts), min(life[t][0] for t in ts)))
+    offsets = {}
+    for members in order:
+        forbidden = sorted((offsets[p] - nbytes[t] + 1, offsets[p] + nbytes[p]) for t in members for p in offsets
+                           if life[t][0] <= life[p][1] and life[p][0] <= life[t][1])
+        offset = 0
+        for lo, hi in forbidden:
+            if lo > offset:
+                break
+            offset = max(offset, hi)
+        offsets.update((t, offset) for t in members)
+    return offsets, pairs, max(o + nbytes[t] for t, o in offsets.items())
+    ### END SOLUTION
+
+
+# %% points=4 grade_id="plan_arena_tests"
+with visible_tests("plan_arena"):
+    offsets, pairs, size = plan_arena(chain)
+    check_plan(chain, offsets, pairs, size)
+    assert (pairs, size) == ([("e", "d")], 1280)
+    offsets, pairs, size = plan_arena(mbv2)
+    check_plan(mbv2, offsets, pairs, size)
+    assert size == 290304                  # 283.5 kB: the lower bound with in-place pairs
+### BEGIN HIDDEN TESTS
+_r = checks.run("02_memory_scheduling", "plan_arena", globals())
+assert _r["points"], _r["feedback"]
+### END HIDDEN TESTS
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for width, resolution in ((0.35, 144), (1.0, 224)):
+    g = zoo.mobilenet_v2(width, resolution).graph()
+    offsets, pairs, size = or_reference(plan_arena)(g)
+    check_plan(g, offsets, pairs, size)
+    bound = max(liveness.live_sums(liveness.buffers(g, pairs, liveness.activation_bytes(g)), len(g.ops)))
+    print(f"MobileNetV2 ({width}, {resolution}): your plan {size / KB:.1f} kB with {len(pairs)} in-place pairs, "
+          f"passes the checker; lower bound with those pairs {bound / KB:.1f} kB")
 
 # %% [markdown]
 # `schedule.plan(graph, allocator, inplace)` is the library's planner. It merges every in-place
@@ -339,7 +431,7 @@ viz.live_memory(best)
 plt.show()
 
 # %% [markdown]
-# ## 5. Real models, next to TFLite Micro
+# ## 6. Real models, next to TFLite Micro
 #
 # The course machines keep four int8 `.tflite` models made elsewhere (MLPerf Tiny and TinyEngine's
 # MCUNet models) in `../shared/models`. `tflite_io.read` turns each into a Graph. For each model:
@@ -372,12 +464,14 @@ else:
     models = [(f"zoo {name}", zoo.get(name).graph(), None) for name in ("mbv1", "mcunet")]
 if not HAS_TFLM:
     print("tflite-micro is not installed (pip install --pre tflite-micro): no TFLite Micro column")
-print(f"{'model':40s} {'first fit':>10s} {'bound':>8s} {'library':>9s} {'TFLM head':>10s}")
+print(f"{'model':40s} {'first fit':>10s} {'bound':>8s} {'your plan':>10s} {'library':>9s} {'TFLM head':>10s}")
 for name, g, head in models:
     buffers = buffers_of(g)
     p = schedule.plan(g)
-    print(f"{name:40s} {or_reference(first_fit)(buffers)[1]:10d} {or_reference(lower_bound)(buffers):8d} {p.arena_bytes:9d} "
-          f"{head if head is not None else 'n/a':>10}")
+    offsets, pairs, yours = or_reference(plan_arena)(g)
+    check_plan(g, offsets, pairs, yours)
+    print(f"{name:40s} {or_reference(first_fit)(buffers)[1]:10d} {or_reference(lower_bound)(buffers):8d} {yours:10d} "
+          f"{p.arena_bytes:9d} {head if head is not None else 'n/a':>10}")
 
 # %% [markdown]
 # On the course machines (bytes): your first fit reaches its lower bound on three models and
@@ -386,13 +480,14 @@ for name, g, head in models:
 # (a PAD op before each stride-2 depthwise conv), and the kit folds each PAD into the conv that
 # reads it, as TinyEngine's kernels pad on the fly, so the padded copy never exists. On MLPerf's VWW
 # model first fit misses its own lower bound, 64512 against 55296: the five-buffer problem, in a real
-# network (TFLite Micro plans 73728 there). The library's plan reaches the bound on every model, and
-# in-place execution cuts further: MLPerf's ResNet-8 by a third (49152 -> 32768: the conv before
-# each residual ADD writes the sum into the residual's bytes, the fused residual of Lab 00), the two
-# MCUNet models to 245760 and 89600 bytes (depthwise convs in place, and the float input quantized
-# over its own bytes): TinyEngine's own arenas for these models.
+# network (TFLite Micro plans 73728 there). Your planner, with its in-place pairs, reaches the
+# bound on all four models (55296 on MLPerf's VWW) and passes the checker. The library adds two
+# more of TinyEngine's tricks: MLPerf's ResNet-8 drops by a third (49152 -> 32768: the conv before
+# each residual ADD writes the sum into the residual's bytes, the fused residual of Lab 00), and
+# the two MCUNet models to 245760 and 89600 bytes (the float input quantized over its own bytes):
+# TinyEngine's own arenas for these models.
 #
-# ## 6. Proof: run a network inside its arena
+# ## 7. Proof: run a network inside its arena
 #
 # A plan is only a list of offsets. `arena.run(plan, x)` executes an int8 graph the way the C code
 # does: one `bytearray`, every tensor a view at its planned offset, in-place kernels writing over

@@ -45,6 +45,21 @@ def lower_bound(buffers):
         "an ADD always writes over its first operand":
             ("            candidates = graph.activations(op)", "            candidates = graph.activations(op)[:1]"),
     },
+    ("02_memory_scheduling", "plan_arena"): {
+        "no in-place pairs (first fit of every tensor on its own)":
+            ("liveness.activation_bytes(graph), in_place_pairs(graph)", "liveness.activation_bytes(graph), []"),
+        "a chain placed by its first tensor's collisions only":
+            ("for t in members for p in offsets", "for t in members[:1] for p in offsets"),
+        "tensors whose lifetimes only touch share bytes (an in-place overlap the rule does not allow)":
+            ("if life[t][0] <= life[p][1] and life[p][0] <= life[t][1])", "if life[t][0] < life[p][1] and life[p][0] < life[t][1])"),
+        "every depthwise conv and ADD over its first input, dead or not":
+            ("liveness.activation_bytes(graph), in_place_pairs(graph)",
+             "liveness.activation_bytes(graph), [(op.inputs[0], op.output) for op in graph.ops\n"
+             "                                                          if op.kind == 'add' or graph.is_depthwise(op)]"),
+        "smallest chains first": ("key=lambda ts: (-max(", "key=lambda ts: (max("),
+        "arena = the highest offset, forgetting that tensor's size":
+            ("return offsets, pairs, max(o + nbytes[t] for t, o in offsets.items())", "return offsets, pairs, max(offsets.values())"),
+    },
 }
 
 WRAPPERS = {
@@ -58,4 +73,11 @@ def first_fit(buffers):
     return [offsets[i] for i in range(len(buffers))], arena
 """,
     ("02_memory_scheduling", "in_place_pairs"): "def in_place_pairs(graph): return liveness.inplace_pairs(graph)",
+    ("02_memory_scheduling", "plan_arena"): """
+def plan_arena(graph):
+    pairs = liveness.inplace_pairs(graph)
+    bufs = liveness.buffers(graph, pairs, liveness.activation_bytes(graph))
+    arena = schedule.allocate(bufs, "greedy", 0)
+    return {t: b.offset for b in bufs for t, *_ in b.segments}, pairs, arena
+""",
 }
