@@ -120,10 +120,10 @@ def _block_peaks(names: list[str], sram: list[int]) -> dict[str, int]:
 LAB = "00_memory_wall"
 EXERCISES: list[Exercise] = [
     Exercise("conv_layer_cost", "conv_layer_cost", 2, _conv_cases, _as_cost, PROFILE_TWINS),
-    Exercise("live_bytes", "live_bytes", 4, _live_cases, _as_ints,
-             PROFILE_TWINS + (LIB + "profile.lifetimes", LIB + "profile.fused_residuals", LIB + "schedule.live_bytes",
-                              LIB + "schedule.inplace_pairs"), reference=_live_bytes),
-    Exercise("block_peaks", "block_peaks", 2, _block_cases, _as_dict, (LIB + "profile.block_of",), reference=_block_peaks),
+    Exercise("live_bytes", "live_bytes", 5, _live_cases, _as_ints,
+             PROFILE_TWINS + (LIB + "liveness.lifetimes", LIB + "liveness.fused_residuals", LIB + "liveness.live_bytes",
+                              LIB + "liveness.inplace_pairs"), reference=_live_bytes),
+    Exercise("block_peaks", "block_peaks", 1, _block_cases, _as_dict, (LIB + "profile.block_of",), reference=_block_peaks),
     Exercise("largest_fitting_resolution", "largest_fitting_resolution", 2, _fit_cases,
-             twins=PROFILE_TWINS + (LIB + "schedule.live_bytes", LIB + "schedule.lower_bound"), reference=largest_fitting_resolution_reference),
+             twins=PROFILE_TWINS + (LIB + "liveness.live_bytes", LIB + "liveness.lower_bound"), reference=largest_fitting_resolution_reference),
 ]

@@ -180,7 +180,7 @@ def live_bytes(graph, rule):
     ### END SOLUTION
 
 
-# %% points=4 grade_id="live_bytes_tests"
+# %% points=5 grade_id="live_bytes_tests"
 tiny = Graph("tiny")
 a = tiny.conv2d(tiny.add_input("input", (1, 8, 8, 4)), 8, 1, name="a")      # 8x8x4 -> 8x8x8
 b = tiny.conv2d(a, 8, 3, groups=8, name="b")                                  # depthwise
@@ -214,7 +214,7 @@ print(f"MACs {p.macs / 1e6:.1f}M, params {p.params / 1e6:.2f}M, Flash {p.flash_b
 # Expected: 1470 kB (naive) and 1372 kB (tinyengine), the figures of the MCUNetV2 paper, and
 # 300.8M MACs.
 #
-# ## 4. Where the memory goes (2 points)
+# ## 4. Where the memory goes (1 point)
 #
 # Op names are hierarchical: `blocks.3.expand.conv` is in block `blocks.3`; `stem.conv` in
 # `stem`; ResNet's `layer1.0.conv1` in `layer1.0`. A block's name is the op name up to and
@@ -242,7 +242,7 @@ def block_peaks(names, sram):
     ### END SOLUTION
 
 
-# %% points=2 grade_id="block_peaks_tests"
+# %% points=1 grade_id="block_peaks_tests"
 with visible_tests("block_peaks"):
     assert block_peaks(["stem.conv", "blocks.0.depthwise.conv", "blocks.0.project.conv", "head.conv"],
                        [5, 7, 3, 2]) == {"stem": 5, "blocks.0": 7, "head": 2}
