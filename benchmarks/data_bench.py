@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from mcunet_lite import data, train, zoo
+from mcunet_lite import data, scenes, train, zoo
 
 
 # ------------------------------------------------------------------------------ probe features
@@ -169,7 +169,7 @@ def main() -> None:
         a.seeds, a.n_train, a.n_val, a.epochs = 1, 3000, 1000, 4
     os.environ.setdefault("MCUNET_LITE_CACHE", os.path.join(tempfile.gettempdir(), "mcunet-lite-bench-cache"))
     seeds = list(range(a.seeds))
-    print(f"synthetic VWW stand-in v{data.VERSION}, difficulty {a.difficulty}, seeds {seeds}, "
+    print(f"synthetic VWW stand-in v{scenes.VERSION}, difficulty {a.difficulty}, seeds {seeds}, "
           f"{a.n_train} train / {a.n_val} val images")
     if "speed" not in a.skip:
         one, ten_k = generation_speed()

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from mcunet_lite import data, int8ref, quant, tflite_io, train, zoo
-from mcunet_lite.from_torch import from_torch
 
 
 def nhwc(ds, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -55,12 +54,11 @@ def main() -> None:
               f"images in {time.perf_counter() - t0:.0f} s")
     print(f"torch val accuracy after training: {history[-1]['val_accuracy']:.4f}")
 
-    g = from_torch(net.eval(), a.resolution, name="mbv2")
     calib, _ = nhwc(train_ds, a.calib)
     val, labels = nhwc(val_ds)
     print(f"{'calibration':22s} {'float top-1':>12s} {'int8 top-1':>11s} {'diff (pts)':>11s} {'agreement':>10s}")
     for name, p in (("min/max", None), ("percentile 99.99", 99.99), ("percentile 99.9", 99.9)):
-        q = quant.quantize(g, calib, p, input_quant=(1 / 128, 0))
+        g, q = quant.from_module(net, a.resolution, calib, "mbv2", p)
         r = quant.float_vs_int8(g, q, val, labels)
         print(f"{name:22s} {r['float_accuracy']:12.4f} {r['int8_accuracy']:11.4f} "
               f"{100 * (r['int8_accuracy'] - r['float_accuracy']):+11.2f} {r['top1_agreement']:10.4f}")

@@ -14,7 +14,6 @@ import torch
 from tflite_micro import runtime
 
 from mcunet_lite import int8ref, quant, tflite_io, zoo
-from mcunet_lite.from_torch import from_torch
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 
@@ -28,7 +27,7 @@ def our_model() -> tuple[str, bytes]:
     images = np.random.default_rng(0).uniform(-1, 1, (64, 96, 96, 3)).astype(np.float32)
     with torch.no_grad():
         net(torch.from_numpy(images[:32]).permute(0, 3, 1, 2))
-    q = quant.quantize(from_torch(net.eval(), 96, name="mbv2"), images, input_quant=(1 / 128, 0))
+    _, q = quant.from_module(net, 96, images, "mbv2")
     return "mbv2-w0.35-r96 (ours, exported)", tflite_io.to_bytes(q)
 
 

@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 from torch.utils.data import TensorDataset
 
-from mcunet_lite import data, nas, search_space, supernet, train, zoo
+from mcunet_lite import cache, nas, scenes, search_space, supernet, train, zoo
 from mcunet_lite import evolution as evo
 from mcunet_lite.patch import plan as patch_plan
 from mcunet_lite.patch import split_after_block
@@ -42,8 +42,8 @@ NAMES = {"mbv2": "MobileNetV2 scaled to fit", "random": "random subnet of TinyNA
 
 def cached(kind: str, settings: dict, compute: Callable[[], dict]) -> dict:
     """`compute()`'s result, from the cache when these settings ran before."""
-    key = hashlib.sha256(json.dumps({**settings, "kind": kind, "data": data.VERSION}, sort_keys=True).encode())
-    path = data.cache_dir() / "nas_codesign" / f"{kind}-{key.hexdigest()[:16]}.json"
+    key = hashlib.sha256(json.dumps({**settings, "kind": kind, "data": scenes.VERSION}, sort_keys=True).encode())
+    path = cache.cache_dir() / "nas_codesign" / f"{kind}-{key.hexdigest()[:16]}.json"
     if path.exists():
         return json.loads(path.read_text())
     result = compute()
@@ -159,7 +159,7 @@ def main() -> None:
             r = cached("train", {**recipe, "config": cfg.to_dict(), "seed": seed}, lambda: train_eval(cfg, seed, args))
             accs[part].append(r["accuracy"])
             print(f"  {NAMES[part]} seed {seed}: {r['accuracy']:.3f} ({r['seconds']:.0f} s)", flush=True)
-    print(f"\nbudget {args.sram:g} kB SRAM, {args.flash:g} kB Flash; synthetic VWW v{data.VERSION}; every network "
+    print(f"\nbudget {args.sram:g} kB SRAM, {args.flash:g} kB Flash; synthetic VWW v{scenes.VERSION}; every network "
           f"trained from scratch: {args.n_train} images, {args.epochs} epochs, lr {args.lr:g}; accuracy on "
           f"{args.n_val} validation images, seeds {' '.join(map(str, args.seeds))}")
     print(f"{'network':30s} {'width':>5s} {'res':>4s} {'SRAM':>9s} {'Flash':>9s} {'MACs':>7s} {'patch':>7s} "

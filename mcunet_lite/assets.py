@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UserError
+from .safeio import write_atomic
 
 TRAINED = Path(__file__).parent / "trained"
 MANIFEST = TRAINED / "manifest.json"
@@ -153,9 +154,7 @@ def compact(checkpoint: str | Path, out: str | Path) -> None:
         ck.pop("state", None)
     key = "model" if "model" in ck else "state"   # nas.save_supernet keeps the weights in "state"
     ck[key] = {k: v.half() if v.is_floating_point() else v for k, v in ck[key].items()}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ck, out)
+    write_atomic(out, lambda tmp: torch.save(ck, tmp))
 
 
 # ------------------------------------------------------------------------------ measurements
@@ -193,10 +192,8 @@ def _measure_classifier(model, meta: dict[str, Any], n: int, full: bool) -> dict
 def int8_accuracy(model, meta: dict[str, Any], val) -> dict[str, float]:
     """Post-training int8 (min/max calibration on `CALIB_N` training images) vs float, on `val`."""
     from . import data, quant
-    from .from_torch import from_torch
-    g = from_torch(model.eval(), meta["resolution"], name=meta["model"])
     calib = data.to_tensor(_classifier_data(meta, CALIB_N, "train", 0).arrays()[0]).permute(0, 2, 3, 1).numpy()
-    q = quant.quantize(g, calib, input_quant=(1 / 128, 0))
+    g, q = quant.from_module(model, meta["resolution"], calib, meta["model"])
     x, y = val.arrays()
     return quant.float_vs_int8(g, q, data.to_tensor(x).permute(0, 2, 3, 1).numpy(), y)
 
@@ -297,7 +294,7 @@ def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
 def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
     """Make `checkpoint` (trained by the asset's recipe) the shipped asset: store it compactly,
     measure it, check that float16 storage is exact enough, and write its manifest entry."""
-    from . import data, detdata
+    from . import detdata, scenes
     recipe = _recipe(name)
     file = TRAINED / f"{name}.pt"
     compact(checkpoint, file)
@@ -312,7 +309,7 @@ def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
     metrics[f"{key}_float32"] = exact[key]
     e = {"kind": recipe.kind, "model": _architecture(recipe.kind, file), "file": file.name,
          "command": shlex.join(recipe.command(f"{name}.pt")[:-1]),
-         "seed": int(recipe.option("seed", "0")), "data_version": data.VERSION, "storage": storage,
+         "seed": int(recipe.option("seed", "0")), "data_version": scenes.VERSION, "storage": storage,
          "sha256": sha256(file), "bytes": file.stat().st_size,
          "train_seconds": round(_train_seconds(recipe.kind, Path(checkpoint)), 1),
          "eval": {"split": "val", "seed": EVAL_SEED, "n": metrics["n"]}, "headline": key, "metrics": metrics}

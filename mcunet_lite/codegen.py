@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fixedpoint as fp
 from . import int8ref, schedule
+from .cwrite import Consts, c_comment, c_float, c_string
 from .errors import UserError
 from .ir import Graph, Op
-from .patch import WINDOW_OPS, PatchPlan, Region, _clip, _sub, input_region
+from .kernel_params import add_params, conv_constants, dsp_kernel, dsp_weights, mean_params, softmax_params, tensor_qparams
+from .patch import PatchPlan, Region, clipped
 from .liveness import activation_bytes
 
 CSRC = Path(__file__).resolve().parent / "csrc"
@@ -69,186 +70,6 @@ class Project:
         return out
 
 
-# ------------------------------------------------------------------------------ C literals
-# Strings from a model (tensor and file names) are data: they reach the C only through these two.
-COMMENT_SAFE = re.compile(r"[^A-Za-z0-9_.,:;/+=()\[\]<>-]")
-
-
-def c_comment(text: str) -> str:
-    """`text` for the inside of a C comment: characters outside the alphabet of ordinary tensor names
-    become '_'. It has no '*', '?', backslash, space or line break, so no `*/`, trigraph or line splice
-    can form and no sentence of C survives."""
-    return COMMENT_SAFE.sub("_", text)
-
-
-def c_string(text: str) -> str:
-    """`text` as a C string literal: printable ASCII other than '"', backslash and '?' as is, every
-    other byte of its UTF-8 as a three-digit octal escape (which never swallows the next character)."""
-    return '"' + "".join(chr(b) if 0x20 <= b < 0x7F and chr(b) not in '"\\?' else f"\\{b:03o}"
-                         for b in text.encode("utf-8")) + '"'
-
-
-def _values(a) -> str:
-    flat = [str(int(v)) for v in np.asarray(a).reshape(-1)]
-    return ",\n".join(", ".join(flat[i:i + 24]) for i in range(0, len(flat), 24))
-
-
-def _struct(values) -> str:
-    return "{" + ", ".join(_struct(v) if isinstance(v, (tuple, list)) else str(v) for v in values) + "}"
-
-
-def _float(v) -> str:
-    """A float32 as an exact C hexadecimal literal."""
-    return float(np.float32(v)).hex() + "f"
-
-
-class _Consts:
-    """The constant declarations of model.c, and the bytes of its constant arrays (Flash)."""
-
-    SIZES = {"int8_t": 1, "int16_t": 2, "int32_t": 4}
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.bytes = 0
-
-    def declare(self, ctype: str, name: str, values) -> tuple[str, int]:
-        """A const array declaration and its bytes."""
-        values = np.asarray(values).reshape(-1)
-        return (f"static const {ctype} {name}[{max(values.size, 1)}] __attribute__((aligned(4))) = "
-                f"{{\n{_values(values) or 0}}};"), values.size * self.SIZES[ctype]
-
-    def array(self, ctype: str, name: str, values) -> str:
-        """Declare a const array; returns its name."""
-        line, size = self.declare(ctype, name, values)
-        self.lines.append(line)
-        self.bytes += size
-        return name
-
-    def either(self, dsp: list[tuple[str, str, object]], portable: list[tuple[str, str, object]]) -> None:
-        """Arrays (ctype, name, values) for DSP builds and others for portable builds; a name declared
-        in only one branch is a null pointer in the other."""
-        branches = []
-        for mine, other in ((dsp, portable), (portable, dsp)):
-            decls = [self.declare(*a) for a in mine]
-            missing = {n for _, n, _ in other} - {n for _, n, _ in mine}
-            branches.append(([d for d, _ in decls] + [f"#define {n} 0" for n in sorted(missing)],
-                             sum(b for _, b in decls)))
-        self.bytes += max(b for _, b in branches)
-        self.lines.append("\n".join(["#if MCU_DSP", *branches[0][0], "#else", *branches[1][0], "#endif"]))
-
-    def struct(self, ctype: str, name: str, values) -> str:
-        """A const struct; returns its address."""
-        self.lines.append(f"static const {ctype} {name} = {_struct(values)};")
-        return f"&{name}"
-
-    def table(self, ctype: str, name: str, rows: list) -> str:
-        """A per-patch table of structs (or int32 offsets); returns the expression for patch `p`."""
-        body = ",\n".join(_struct(r) if isinstance(r, (tuple, list)) else str(r) for r in rows)
-        self.lines.append(f"static const {ctype} {name}[{len(rows)}] = {{\n{body}}};")
-        return f"{name}[p]" if ctype == "int32_t" else f"&{name}[p]"
-
-
-# --------------------------------------------------------------------------- op parameters
-def _qp(g: Graph, name: str) -> tuple[np.float32, int]:
-    return int8ref.scale_zp(g.tensors[name].quant, name)
-
-
-def add_params(g: Graph, a: str, b: str, out: str, act: str | None) -> tuple[int, ...]:
-    """mcu_add_t of ADD(a, b) -> out: TFLite's reference integer add (as `int8ref.add`), and whether
-    every shift is in [-31, 0] (the DSP kernels' 32-bit path)."""
-    (sa, za), (sb, zb), (so, zo) = _qp(g, a), _qp(g, b), _qp(g, out)
-    twice_max = 2 * np.float64(max(sa, sb))
-    ma, ea = fp.quantize_multiplier(np.float64(sa) / twice_max)
-    mb, eb = fp.quantize_multiplier(np.float64(sb) / twice_max)
-    mo, eo = fp.quantize_multiplier(twice_max / ((1 << 20) * np.float64(so)))
-    lo, hi = int8ref.activation_range(act, g.tensors[out].quant)
-    fast = all(-31 <= e <= 0 for e in (ea, eb, eo))
-    return tuple(int(v) for v in (za, ma, ea, zb, mb, eb, mo, eo, zo, lo, hi, fast))
-
-
-def conv_constants(g: Graph, op: Op) -> dict:
-    """Folded bias, per-channel (M0, shift) and whether the fast 32-bit requantization is exact.
-
-    The input zero point is folded into the bias (bias - Z_in * sum(w)) so kernels multiply raw
-    int8 inputs. The DSP kernels' 32-bit requantization is exact when, for every input, the
-    accumulator's bound B (|bias| + 128 sum |w|) is below 2^30, 1 <= e = -shift <= 31 and
-    B + 2^(e-1) + |Z_out| 2^e < 2^31 (their rounding step adds that constant to a value below B).
-    """
-    x, w, b, y = (g.tensors[t] for t in (op.inputs[0], op.inputs[1], op.inputs[2], op.output))
-    (s_in, z_in), (s_out, z_out) = _qp(g, x.name), _qp(g, y.name)
-    m0, shift = (np.broadcast_to(v, (w.shape[0],)) for v in int8ref.conv_multipliers(s_in, w.quant.scale, s_out))
-    wq = w.data.astype(np.int64).reshape(w.shape[0], -1)
-    bias = b.data.astype(np.int64) - z_in * wq.sum(axis=1)
-    if np.abs(bias).max(initial=0) >= 2 ** 31:
-        raise UserError(f"op '{op.name}': the bias with the input zero point folded in overflows int32; "
-                        "requantize the model with a smaller bias range")
-    # A channel whose weights are all zero (pruned) outputs the constant k = MBQM(bias); rewrite it as
-    # bias 4k, M0 = 2^30, shift -1, which both requantizations compute exactly (k beyond +-256
-    # saturates the int8 output the same way).
-    dead = np.abs(wq).sum(axis=1) == 0
-    k = np.clip(fp.multiply_by_quantized_multiplier(bias, m0, shift), -256, 256)
-    bias, m0, shift = np.where(dead, 4 * k, bias), np.where(dead, 1 << 30, m0), np.where(dead, -1, shift)
-    bound = np.abs(bias) + 128 * np.abs(wq).sum(axis=1)
-    e = np.clip(-shift.astype(np.int64), 1, 31)  # shifts outside [-31, -1] fail the first test
-    fast = bool(np.all((shift <= -1) & (shift >= -31)) and np.all(bound < 2 ** 30) and
-                np.all(bound + (1 << (e - 1)) + abs(z_out) * (1 << e) < 2 ** 31))
-    lo, hi = int8ref.activation_range(op.act, y.quant)
-    return {"bias": bias, "m0": m0, "shift": shift, "fast": fast, "z_in": z_in, "z_out": z_out, "lo": lo, "hi": hi}
-
-
-def dsp_weights(w: np.ndarray) -> np.ndarray:
-    """(oc, K) int8 weights in the DSP matrix kernels' order: channel pairs, each as K // 4 blocks of
-    4 weights of the first channel then 4 of the second, both K % 4 tails, zeros to a word; an odd
-    last channel as its plain row. One 64-bit load then fetches both channels' next 4 weights."""
-    oc, K = w.shape
-    nb = K // 4
-    parts = []
-    for o in range(0, oc - 1, 2):
-        blocks = np.stack([w[o, :4 * nb].reshape(nb, 4), w[o + 1, :4 * nb].reshape(nb, 4)], axis=1)
-        tails = np.concatenate([w[o, 4 * nb:], w[o + 1, 4 * nb:]])
-        parts += [blocks.reshape(-1), tails, np.zeros(-len(tails) % 4, np.int8)]
-    if oc % 2:
-        parts.append(w[-1])
-    return np.concatenate(parts).astype(np.int8) if parts else np.zeros(0, np.int8)
-
-
-def dsp_kernel(op: Op, fast: bool, c: int, oc: int, groups: int, kernel: tuple[int, int],
-               stride: tuple[int, int], inplace: bool, geoms: list[tuple]) -> bool:
-    """Whether a kernel of kernels_dsp.c runs `op` (then it gets DSP records and weight order): the
-    requantization must be fast; an in-place depthwise kernel at most 8 x 8; a depthwise conv not in
-    place, channel multiplier 1; other convs need groups == 1 and, for every call, a plain
-    pointwise shape (1x1, stride 1, no padding), c % 4 == 0 or a window of at most MCU_STAGE_BYTES
-    (128) int8 values."""
-    if not fast:
-        return False
-    if op.kind == "linear":
-        return True
-    if inplace:
-        return kernel[0] <= 8 and kernel[1] <= 8
-    if groups != 1:
-        return groups == c == oc
-    plain = kernel == (1, 1) and stride == (1, 1) and all(not any(gm[7:]) for gm in geoms)
-    return plain or c % 4 == 0 or kernel[0] * kernel[1] * c <= 128
-
-
-def softmax_params(g: Graph, op: Op) -> tuple[int, int, int]:
-    """(M0, left shift, diff_min) of SOFTMAX, the constants `int8ref.softmax` derives."""
-    bits = 5
-    real = min(np.float64(op.attrs.get("beta", 1.0)) * np.float64(_qp(g, op.inputs[0])[0]) * (1 << (31 - bits)),
-               (1 << 31) - 1.0)
-    m0, left = (int(v) for v in fp.quantize_multiplier(real))
-    return m0, left, -int(np.floor(((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left)))
-
-
-def mean_params(g: Graph, op: Op) -> tuple[int, int, int]:
-    """(M0, shift, count) of MEAN with 1/count folded into the multiplier, as `int8ref.mean`."""
-    (si, _), (so, _) = _qp(g, op.inputs[0]), _qp(g, op.output)
-    m0, shift = (int(v) for v in fp.quantize_multiplier(np.float64(si) / np.float64(so)))
-    count = int(np.prod([g.shape(op.inputs[0])[a] for a in op.attrs["axes"]]))
-    s = min(count.bit_length() - 1, 32, 31 + shift)
-    return (m0 << s) // count, shift - s, count
-
-
 # ------------------------------------------------------------------------------- geometry
 @dataclass
 class _Call:
@@ -282,7 +103,7 @@ class _Emitter:
     one geometry per patch inside a patch loop (None: one call over whole tensors)."""
 
     def __init__(self, g: Graph) -> None:
-        self.g, self.c, self.body = g, _Consts(), []
+        self.g, self.c, self.body = g, Consts(), []
         self.scratch = 0
         self.marks: list[str] = []
         self.macs: dict[str, int] = {}
@@ -337,15 +158,10 @@ class _Emitter:
         params = self.c.struct("mcu_conv_t", f"P{k}", (c, oc, kh, kw, sh, sw, groups, cc["z_in"], cc["z_out"], cc["lo"],
                                                       cc["hi"], f"W{k}", f"B{k}", f"M{k}", f"S{k}", f"Q{k}", fuse_ptr))
         self.macs[op.name] = sum(gm[3] * gm[4] for gm in geoms) * oc * kh * kw * (c // groups)
-        scratch = "S"
         for gm in geoms:
-            h, wd, _, _, _, _, _, pt, pb, pl, pr = gm
-            if inplace:
-                self.scratch = max(self.scratch, (h + pt + pb) * (wd + pl + pr))
-            elif op.kind == "conv2d" and not g.is_depthwise(op):
-                self.scratch = max(self.scratch, 2 * kh * kw * (c // groups) * 2)
-            else:
-                scratch = "0"  # FULLY_CONNECTED and a depthwise conv that is not in place have none
+            self.scratch = max(self.scratch, schedule.conv_scratch_bytes(g, op, inplace, gm[0], gm[1], gm[7:11]))
+        # FULLY_CONNECTED and a depthwise conv that is not in place have no scratch
+        scratch = "S" if op.kind == "conv2d" and (inplace or not g.is_depthwise(op)) else "0"
         geom = self._geom(k, call, tables)
         planar = f"mcu_depthwise_inplace({params}, {geom}, {call.x[0]}, {call.y}, S);"
         if inplace:
@@ -380,7 +196,7 @@ class _Emitter:
         if len(paddings) != 4 or any(paddings[0]):
             raise UserError(f"pad '{op.name}': only NHWC pads of H, W and C can be emitted, got {paddings}")
         c = self.g.shape(op.inputs[0])[-1]
-        p = self.c.struct("mcu_pad_t", f"P{k}", (c, *paddings[3], _qp(self.g, op.output)[1]))
+        p = self.c.struct("mcu_pad_t", f"P{k}", (c, *paddings[3], tensor_qparams(self.g, op.output)[1]))
         return f"mcu_pad({p}, {self._geom(k, call, tables)}, {call.x[0]}, {call.y});"
 
     def add(self, op: Op, k: str, call: _Call, tables: list | None) -> str:
@@ -391,13 +207,13 @@ class _Emitter:
 
     def quantize(self, op: Op, k: str, call: _Call, tables: list | None) -> str:
         """QUANTIZE float32 -> int8."""
-        s, z = _qp(self.g, op.output)
-        return f"mcu_quantize({_float(s)}, {z}, {self._rows(k, call, tables)}, {call.x[0]}, {call.y});"
+        s, z = tensor_qparams(self.g, op.output)
+        return f"mcu_quantize({c_float(s)}, {z}, {self._rows(k, call, tables)}, {call.x[0]}, {call.y});"
 
     def dequantize(self, op: Op, k: str, call: _Call, tables: list | None) -> str:
         """DEQUANTIZE int8 -> float32."""
-        s, z = _qp(self.g, op.inputs[0])
-        return f"mcu_dequantize({_float(s)}, {z}, {self._rows(k, call, tables)}, {call.x[0]}, {call.y});"
+        s, z = tensor_qparams(self.g, op.inputs[0])
+        return f"mcu_dequantize({c_float(s)}, {z}, {self._rows(k, call, tables)}, {call.x[0]}, {call.y});"
 
     def mean(self, op: Op, k: str, call: _Call, tables: list | None) -> str:
         """MEAN over any axes of a tensor of rank <= 4."""
@@ -405,7 +221,7 @@ class _Emitter:
         pad, axes = 4 - len(shape), {a % len(shape) for a in op.attrs["axes"]}
         m0, shift, _ = mean_params(self.g, op)
         p = self.c.struct("mcu_mean_t", f"P{k}", ((1,) * pad + tuple(shape), tuple(int(a - pad in axes) for a in range(4)),
-                                                  _qp(self.g, op.inputs[0])[1], _qp(self.g, op.output)[1], m0, shift))
+                                                  tensor_qparams(self.g, op.inputs[0])[1], tensor_qparams(self.g, op.output)[1], m0, shift))
         return f"mcu_mean({p}, {call.x[0]}, {call.y});"
 
     def softmax(self, op: Op, k: str, call: _Call, tables: list | None) -> str:
@@ -428,8 +244,8 @@ class _Emitter:
         _, h, w, c = self.g.shape(op.inputs[0])
         oh, ow = op.attrs["size"]
         flags = (op.attrs["align_corners"], op.attrs["half_pixel_centers"])
-        rows = self.c.array("int16_t", f"RY{k}", int8ref._nearest_index(oh, h, *flags))
-        cols = self.c.array("int16_t", f"RX{k}", int8ref._nearest_index(ow, w, *flags))
+        rows = self.c.array("int16_t", f"RY{k}", int8ref.nearest_index(oh, h, *flags))
+        cols = self.c.array("int16_t", f"RX{k}", int8ref.nearest_index(ow, w, *flags))
         p = self.c.struct("mcu_resize_t", f"P{k}", (c, w, oh, ow, rows, cols))
         return f"mcu_resize_nearest({p}, {call.x[0]}, {call.y});"
 
@@ -487,47 +303,27 @@ def _layer_body(em: _Emitter, plan: schedule.Plan, base: int, indent: str, prefi
 
 
 # -------------------------------------------------------------------------------- patch stage
-def _stage_plans(pp: PatchPlan) -> tuple[schedule.Plan, schedule.Plan]:
-    """The per-patch and the rest-of-network memory plans `patch.plan` measured (same arguments)."""
-    g = pp.graph
-    stage, rest = g.ops[:pp.split_op + 1], g.ops[pp.split_op + 1:]
-    nbytes = activation_bytes(g)
-    sizes = {t: max((r[t][1] - r[t][0]) * (r[t][3] - r[t][2]) for r in pp.regions) * nbytes[t] //
-             (g.shape(t)[1] * g.shape(t)[2]) for t in pp.regions[0]}
-    sizes[pp.stage_output] = 0
-    stage_plan = schedule.plan(_sub(g, stage, [g.inputs[0]], [pp.stage_output]), reorder=False, sizes=sizes)
-    rest_plan = schedule.plan(_sub(g, rest, [pp.stage_output], g.outputs))
-    return stage_plan, rest_plan
-
-
 def _offset(stored: Region, have: Region, channels: int, item: int) -> int:
     """Byte offset of region `have` inside a stored region (rows of stored width)."""
     return ((have[0] - stored[0]) * (stored[3] - stored[2]) + have[2] - stored[2]) * channels * item
 
 
-def _patch_calls(pp: PatchPlan, sp: schedule.Plan) -> dict[str, list]:
-    """Per stage op, per patch: (input byte offsets, output byte offset, geometry or rows)."""
-    g, out = pp.graph, pp.stage_output
+def _patch_calls(pp: PatchPlan) -> dict[str, list]:
+    """Per stage op, per patch: (input byte offsets, output byte offset, geometry or rows, residual
+    offset), from the plan's steps; each op's output is stored at the region it computes."""
+    g, out, sp = pp.graph, pp.stage_output, pp.stage_plan
     fused_y = {y: z for _, y, z in sp.fused}
     fused_r = {y: r for r, y, _ in sp.fused}
     calls: dict[str, list] = {op.name: [] for op in sp.graph.ops}
     calls["__input__"] = []
     _, _, W, C = g.shape(out)
-    for regions in pp.regions:
-        x0 = g.inputs[0]
-        stored = {x0: _clip(regions[x0], g.shape(x0))}
+    x0 = g.inputs[0]
+    for regions, steps in zip(pp.regions, pp.steps):
+        stored = {x0: clipped(regions[x0], g.shape(x0))}
         calls["__input__"].append(stored[x0])
-        for op in sp.graph.ops:
-            if op.output not in regions:
-                continue
-            region = regions[op.output]
-            if op.output in fused_y:
-                region = _clip(region, g.shape(op.output))  # no residual outside the tensor
-            need = input_region(g, op, region)
-            acts = g.activations(op)
-            haves = [_clip(need, g.shape(t)) for t in acts]
-            xoff = [_offset(stored[t], h, g.shape(t)[-1], ITEM[g.tensors[t].dtype]) for t, h in zip(acts, haves)]
-            made = region if op.kind in WINDOW_OPS + ("pad",) else haves[0]
+        for s in steps:
+            op, acts, made = s.op, g.activations(s.op), s.made
+            xoff = [_offset(stored[t], h, g.shape(t)[-1], ITEM[g.tensors[t].dtype]) for t, h in zip(acts, s.haves)]
             target = fused_y.get(op.output, op.output)
             yitem = ITEM[g.tensors[target].dtype]
             if target == out:
@@ -535,17 +331,16 @@ def _patch_calls(pp: PatchPlan, sp: schedule.Plan) -> dict[str, list]:
             else:
                 yoff, ypitch = 0, made[3] - made[2]
             stored[op.output] = stored[target] = made
-            have = haves[0]
+            have = s.haves[0]
             h, w = have[1] - have[0], have[3] - have[2]
             oh, ow = made[1] - made[0], made[3] - made[2]
-            pads = (have[0] - need[0], need[1] - have[1], have[2] - need[2], need[3] - have[3])
             xpitch = stored[acts[0]][3] - stored[acts[0]][2]
             rpitch, roff = ow, 0
             if op.output in fused_y:
                 r = fused_r[op.output]
-                rhave = _clip(region, g.shape(r))
+                rhave = clipped(s.out, g.shape(r))
                 roff, rpitch = _offset(stored[r], rhave, g.shape(r)[-1], 1), stored[r][3] - stored[r][2]
-            geom = (h, w, xpitch, oh, ow, ypitch, rpitch, *pads)
+            geom = (h, w, xpitch, oh, ow, ypitch, rpitch, *s.pads)
             c_out = g.shape(target)[-1]
             rows = None
             if op.kind in ("add", "quantize", "dequantize"):
@@ -555,10 +350,10 @@ def _patch_calls(pp: PatchPlan, sp: schedule.Plan) -> dict[str, list]:
     return calls
 
 
-def _patch_body(em: _Emitter, pp: PatchPlan, sp: schedule.Plan, base: int) -> None:
+def _patch_body(em: _Emitter, pp: PatchPlan, base: int) -> None:
     """The patch loop: copy the input patch, run the stage ops on their regions, write the tile."""
-    g = pp.graph
-    calls = _patch_calls(pp, sp)
+    g, sp = pp.graph, pp.stage_plan
+    calls = _patch_calls(pp)
     x0 = g.inputs[0]
     _, _, W, C = g.shape(x0)
     item = ITEM[g.tensors[x0].dtype]
@@ -678,9 +473,9 @@ def emit(g: Graph, plan: schedule.Plan | None = None, patch_plan: PatchPlan | No
     else:
         if patch_plan.graph is not g:
             raise UserError("the patch plan was made for another graph; plan it with patch.plan(g, ...)")
-        sp, rp = _stage_plans(patch_plan)
+        sp, rp = patch_plan.stage_plan, patch_plan.rest_plan
         s_out = nbytes[patch_plan.stage_output]
-        _patch_body(em, patch_plan, sp, s_out)
+        _patch_body(em, patch_plan, s_out)
         order = list(range(len(em.marks))) * len(patch_plan.tiles)
         dest = rp.tensors[patch_plan.stage_output].offset
         em.body.append(f"  memmove(A + {dest}, A, {s_out});  /* the stage output to its place in the rest's arena */")

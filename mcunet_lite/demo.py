@@ -81,16 +81,14 @@ def section_pipeline(out: Path, n_mcu: int = N_MCU) -> list[str]:
     import numpy as np
 
     from . import assets, data, deploy, int8ref, patch, quant, schedule, tflite_io, train
-    from .from_torch import from_torch
     e, model = assets.entry(ASSET), assets.load(ASSET)
     arch = e["model"]
     r, board = arch["resolution"], prof.MCU_BUDGETS["STM32F746"]
     val = data.synthetic(N_FLOAT, r, "val", assets.EVAL_SEED, progress=False)
     x, y = val.arrays()
     float_acc = train.evaluate(model, val)["accuracy"]
-    g = from_torch(model, r, name=f"{arch['model']}-vww")
     calib = _nhwc(data.synthetic(assets.CALIB_N, r, "train", 0, progress=False).arrays()[0])
-    q = quant.quantize(g, calib, input_quant=(1 / 128, 0))
+    g, q = quant.from_module(model, r, calib, f"{arch['model']}-vww")
     path = tflite_io.write(q, out / f"{ASSET}-int8.tflite")
     xq = quant.quantize_input(q, _nhwc(x[:n_mcu]))
     plan = schedule.plan(q)

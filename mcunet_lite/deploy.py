@@ -58,14 +58,24 @@ class Build:
 
     @property
     def flash_bytes(self) -> int:
-        """Flash the model program occupies: code, constants and .data's initial values (not the
-        test inputs, which a device would get from its camera)."""
-        return sum(v for k, v in self.sections.items() if k in (".text", ".ARM.exidx", ".data"))
+        """`flash_bytes` of this program's sections."""
+        return flash_bytes(self.sections)
 
     @property
     def static_sram_bytes(self) -> int:
-        """SRAM of .data and .bss (the arena, kernel scratch, the harness's few variables)."""
-        return self.sections.get(".data", 0) + self.sections.get(".bss", 0)
+        """`static_sram_bytes` of this program's sections."""
+        return static_sram_bytes(self.sections)
+
+
+def flash_bytes(sections: dict[str, int]) -> int:
+    """Flash a program occupies, from its section sizes (`arm-none-eabi-size -A`): code, constants
+    and .data's initial values (not the test inputs, which a device would get from its camera)."""
+    return sum(v for k, v in sections.items() if k in (".text", ".ARM.exidx", ".data"))
+
+
+def static_sram_bytes(sections: dict[str, int]) -> int:
+    """SRAM of .data and .bss (the arena, kernel scratch, the harness's few variables)."""
+    return sections.get(".data", 0) + sections.get(".bss", 0)
 
 
 @dataclass
@@ -457,13 +467,12 @@ def load_int8(model: str, width: float | None = None, resolution: int | None = N
     import torch
 
     from . import quant, zoo
-    from .from_torch import from_torch
     cfg = zoo.get(model, width, resolution, num_classes, config)
     torch.manual_seed(seed)
-    g = from_torch(cfg.module().eval(), cfg.resolution, name=model)
+    module = cfg.module()
     rng = np.random.default_rng(seed)
     images = rng.uniform(-1, 1, (8, cfg.resolution, cfg.resolution, 3)).astype(np.float32)
-    q = quant.quantize(g, images, input_quant=(1 / 128, 0))
+    _, q = quant.from_module(module, cfg.resolution, images, model)
     q.meta["model"] = f"{model}-w{cfg.width}-r{cfg.resolution}" if hasattr(cfg, "width") else model
     return q, [f"zoo model '{model}' with random weights (seed {seed}), quantized on 8 random calibration "
                "images: it shows deployment, not accuracy"]

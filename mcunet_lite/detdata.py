@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import data
+from . import data, scenes
+from .cache import load_prefix, store
 from .boxes import Truth
 from .errors import UserError
 
@@ -33,7 +34,7 @@ PAD = 128               # letterbox fill: 0.0 after data.to_tensor's (x - 128) /
 
 
 # ---------------------------------------------------------------------------- synthetic boxes
-def head_masks(scene: data.Scene, resolution: int = BOX_RES) -> dict[int, np.ndarray]:
+def head_masks(scene: scenes.Scene, resolution: int = BOX_RES) -> dict[int, np.ndarray]:
     """Visible pixels of each person's head disc (bool masks), by person object id.
 
     The head is the first disc among a person's shapes (after its torso and limb chains). Shapes
@@ -53,22 +54,22 @@ def head_masks(scene: data.Scene, resolution: int = BOX_RES) -> dict[int, np.nda
     shapes = scene.shapes
     for k in range(min(heads.values()), len(shapes)):
         oid = shapes[k][0]
-        data._draw(draw, shapes[k], resolution, code[oid] if heads.get(oid) == k else 255)
+        scenes.draw_shape(draw, shapes[k], resolution, code[oid] if heads.get(oid) == k else 255)
         last_of_object = k + 1 == len(shapes) or shapes[k + 1][0] != oid
         if last_of_object and heads.get(oid, len(shapes)) < k:
-            data._draw(draw, shapes[heads[oid]], resolution, code[oid])
+            scenes.draw_shape(draw, shapes[heads[oid]], resolution, code[oid])
     ids = np.asarray(buf)
     return {p: ids == c for p, c in code.items()}
 
 
-def scene_boxes(scene: data.Scene, resolution: int = BOX_RES) -> np.ndarray:
+def scene_boxes(scene: scenes.Scene, resolution: int = BOX_RES) -> np.ndarray:
     """Rows (class, x0, y0, x1, y1, visible area) of a scene, normalised to the image (0..1).
 
-    Persons use `data.person_masks` (the VWW label's id buffer), faces `head_masks`; an object
+    Persons use `scenes.person_masks` (the VWW label's id buffer), faces `head_masks`; an object
     with no visible pixel has no box.
     """
     rows = []
-    for cls, masks in ((0, data.person_masks(scene, resolution)), (1, head_masks(scene, resolution))):
+    for cls, masks in ((0, scenes.person_masks(scene, resolution)), (1, head_masks(scene, resolution))):
         for p in sorted(masks):
             ys, xs = np.nonzero(masks[p])
             if len(ys):
@@ -81,20 +82,15 @@ def synthetic_boxes(n: int, split: str = "train", seed: int = 0, difficulty: flo
                     cache: bool = True, crowd: bool = False) -> list[np.ndarray]:
     """`scene_boxes` of scenes 0..n-1 of a stream, cached like `data.synthetic` (a larger cached
     set of the same stream serves a smaller request); resolution-free, so one cache serves all."""
-    key = f"detboxes-v{data.VERSION}.{BOXES_VERSION}-{split}-s{seed}-d{difficulty:g}" + ("-crowd" if crowd else "")
-    hit = None
-    if cache:
-        sizes = sorted(int(p.stem.rsplit("-n", 1)[1]) for p in data.cache_dir().glob(f"{key}-n*.npz"))
-        hit = next((m for m in sizes if m >= n), None)
-    if hit is not None:
-        with np.load(data.cache_dir() / f"{key}-n{hit}.npz", allow_pickle=False) as z:
-            rows = z["rows"]
-        rows = rows[rows[:, 0] < n]
+    key = f"detboxes-v{scenes.VERSION}.{BOXES_VERSION}-{split}-s{seed}-d{difficulty:g}" + ("-crowd" if crowd else "")
+    z = load_prefix(key, n) if cache else None
+    if z is not None:
+        rows = z["rows"][z["rows"][:, 0] < n]
     else:
-        per = [scene_boxes(data.make_scene(seed, i, difficulty, split, crowd)) for i in range(n)]
+        per = [scene_boxes(scenes.make_scene(seed, i, difficulty, split, crowd)) for i in range(n)]
         rows = np.concatenate([np.c_[np.full(len(r), i), r] for i, r in enumerate(per)]) if n else np.zeros((0, 7))
         if cache:
-            data._save_npz(data.cache_dir() / f"{key}-n{n}.npz", rows=rows)
+            store(key, n, rows=rows)
     return [rows[rows[:, 0] == i, 1:] for i in range(n)]
 
 
@@ -223,7 +219,7 @@ def synthetic(n: int, resolution: int = 128, split: str = "train", seed: int = 0
     return BoxSet([r[:, 1:5] * resolution for r in rows], [r[:, 0] for r in rows], resolution, "synthetic", split,
                   CLASSES, pixels=vww.pixels, areas=[r[:, 5] * resolution ** 2 for r in rows],
                   meta={"seed": seed, "difficulty": difficulty, "crowd": crowd,
-                        "version": f"{data.VERSION}.{BOXES_VERSION}"})
+                        "version": f"{scenes.VERSION}.{BOXES_VERSION}"})
 
 
 # ------------------------------------------------------------------------------- COCO-style JSON

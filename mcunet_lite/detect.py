@@ -123,14 +123,14 @@ def module(cfg: DetectorConfig):
         bias = pred.bias.data.view(cfg.num_anchors, cfg.outputs_per_anchor)
         bias.zero_()
         bias[:, 4] = math.log(OBJ_PRIOR / (1 - OBJ_PRIOR))
-        return nn.Sequential(zoo._conv_bn_act(c, c, 3, groups=c), pred)
+        return nn.Sequential(zoo.conv_bn_act(c, c, 3, groups=c), pred)
 
     class Detector(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.stem, self.blocks = trunk.stem, trunk.blocks
             self.taps = cfg.tap_blocks()
-            self.reduce = nn.ModuleList(zoo._conv_bn_act(widths[k + 1], widths[k], 1, act=None)
+            self.reduce = nn.ModuleList(zoo.conv_bn_act(widths[k + 1], widths[k], 1, act=None)
                                         for k in range(len(widths) - 1))
             self.up = nn.ModuleList(nn.Upsample(scale_factor=strides[k + 1] // strides[k])
                                     if strides[k + 1] > strides[k] else nn.Identity() for k in range(len(widths) - 1))
@@ -157,9 +157,14 @@ def graph(model, cfg: DetectorConfig) -> Graph:
     """The detector as a Graph (BatchNorm folded): conv ops only, one raw output per head."""
     from .from_torch import from_torch
     g = from_torch(model.eval(), cfg.resolution, name="detector")
-    g.meta.update(model=f"det-{cfg.backbone['model']}-w{cfg.backbone['width']}-r{cfg.resolution}",
-                  width=cfg.backbone["width"])
+    g.meta.update(_graph_meta(cfg))
     return g
+
+
+def _graph_meta(cfg: DetectorConfig) -> dict:
+    """What a detector graph says about itself (its name in reports and generated C)."""
+    return {"model": f"det-{cfg.backbone['model']}-w{cfg.backbone['width']}-r{cfg.resolution}",
+            "width": cfg.backbone["width"]}
 
 
 # --------------------------------------------------------------------------------- anchors
@@ -313,9 +318,9 @@ def head_outputs(model, x) -> list[np.ndarray]:
     """Run the torch detector on a (N, 3, R, R) batch: raw head maps as NHWC numpy (the graph's layout)."""
     import torch
 
-    from .train import _device_of
+    from .train import device_of
     with torch.no_grad():
-        return [y.permute(0, 2, 3, 1).cpu().numpy() for y in model(x.to(_device_of(model)))]
+        return [y.permute(0, 2, 3, 1).cpu().numpy() for y in model(x.to(device_of(model)))]
 
 
 # --------------------------------------------------------------------------------- training
@@ -411,7 +416,7 @@ def quantized(model, cfg: DetectorConfig, images: np.ndarray, percentile: float 
     """The detector as an int8 Graph (TFLite arithmetic), calibrated on float NHWC `images`
     normalised as training normalises them, so its int8 input is exactly uint8 - 128."""
     from . import quant
-    return quant.quantize(graph(model, cfg), images, percentile, input_quant=(1 / 128, 0))
+    return quant.from_module(model, cfg.resolution, images, "detector", percentile, meta=_graph_meta(cfg))[1]
 
 
 def int8_runner(q: Graph, plan=None):
@@ -429,14 +434,10 @@ def int8_runner(q: Graph, plan=None):
 # --------------------------------------------------------------------------------- checkpoints
 def save(path: str | Path, model, cfg: DetectorConfig, meta: dict[str, Any]) -> None:
     """Weights, config and metadata in one file (written atomically)."""
-    import os
-
     import torch
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, tmp)
-    os.replace(tmp, path)
+
+    from .safeio import write_atomic
+    write_atomic(path, lambda tmp: torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, tmp))
 
 
 def load(path: str | Path):

@@ -56,9 +56,9 @@ def run_op(g: Graph, op: Op, xs: list):
     if op.kind == "softmax":
         return torch.softmax(xs[0], dim=-1)
     if op.kind == "resize_nearest":  # the source rows and columns int8ref (TFLite) picks
-        from .int8ref import _nearest_index
+        from .int8ref import nearest_index
         flags = (a["align_corners"], a["half_pixel_centers"])
-        rows, cols = (torch.from_numpy(_nearest_index(n, xs[0].shape[k], *flags)) for k, n in zip((1, 2), a["size"]))
+        rows, cols = (torch.from_numpy(nearest_index(n, xs[0].shape[k], *flags)) for k, n in zip((1, 2), a["size"]))
         return xs[0][:, rows][:, :, cols]
     raise UserError(f"floatref: no float kernel for op kind '{op.kind}' ('{op.name}')")
 

@@ -208,7 +208,7 @@ def pad(x: np.ndarray, paddings, value: int) -> np.ndarray:
     return np.pad(x, paddings, constant_values=value)
 
 
-def _nearest_index(n_out: int, n_in: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
+def nearest_index(n_out: int, n_in: int, align_corners: bool, half_pixel_centers: bool) -> np.ndarray:
     """GetNearestNeighbor: source index of each output row/column, in float32 as TFLite computes it."""
     if align_corners and n_out > 1:
         scale = np.float32(n_in - 1) / np.float32(n_out - 1)
@@ -222,8 +222,8 @@ def _nearest_index(n_out: int, n_in: int, align_corners: bool, half_pixel_center
 def resize_nearest(x: np.ndarray, size: tuple[int, int], align_corners: bool = False,
                    half_pixel_centers: bool = False) -> np.ndarray:
     """RESIZE_NEAREST_NEIGHBOR of an NHWC array to `size` (height, width)."""
-    rows = _nearest_index(size[0], x.shape[1], align_corners, half_pixel_centers)
-    cols = _nearest_index(size[1], x.shape[2], align_corners, half_pixel_centers)
+    rows = nearest_index(size[0], x.shape[1], align_corners, half_pixel_centers)
+    cols = nearest_index(size[1], x.shape[2], align_corners, half_pixel_centers)
     return x[:, rows][:, :, cols]
 
 

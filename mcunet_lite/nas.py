@@ -13,6 +13,7 @@ from . import data
 from . import evolution as evo
 from . import supernet as sn
 from .errors import UserError
+from .safeio import write_atomic
 
 
 @dataclass
@@ -36,8 +37,9 @@ def synthetic_data(resolution: int, n_train: int = 3000, n_val: int = 500, n_cal
 
 def save_supernet(net: sn.Supernet, path: str | Path, history: list[dict] | None = None) -> None:
     """Weights, the space they belong to and the training history (per-epoch loss and seconds)."""
-    torch.save({"width": net.space.width, "resolution": net.space.resolution, "num_classes": net.space.num_classes,
-                "state": net.state_dict(), "history": history or []}, path)
+    ck = {"width": net.space.width, "resolution": net.space.resolution, "num_classes": net.space.num_classes,
+          "state": net.state_dict(), "history": history or []}
+    write_atomic(path, lambda tmp: torch.save(ck, tmp))
 
 
 def load_supernet(path: str | Path) -> sn.Supernet:

@@ -43,7 +43,8 @@ def input_region(g: Graph, op: Op, out: Region) -> Region:
     return out
 
 
-def _clip(r: Region, shape: tuple[int, ...]) -> Region:
+def clipped(r: Region, shape: tuple[int, ...]) -> Region:
+    """`r` cut to the spatial extent of a tensor of NHWC `shape`."""
     return max(r[0], 0), min(r[1], shape[1]), max(r[2], 0), min(r[3], shape[2])
 
 
@@ -71,7 +72,7 @@ def trace(g: Graph, stage: list[Op], out_name: str, tile: Region, clip: bool = T
             continue
         for x in g.activations(op):
             need = input_region(g, op, regions[op.output])
-            regions[x] = _union(regions.get(x), _clip(need, g.shape(x)) if clip else need)
+            regions[x] = _union(regions.get(x), clipped(need, g.shape(x)) if clip else need)
     return regions
 
 
@@ -82,9 +83,28 @@ def receptive_field(g: Graph, stage: list[Op], out_name: str) -> int:
     return r[1] - r[0]
 
 
+@dataclass(frozen=True)
+class Step:
+    """One stage op on one patch, in its tensors' own coordinates: the output region `out` the patch
+    needs, the input region `need` that takes (outside the input is padding), each activation
+    input's part of it inside the tensor (`haves`), the padding this patch applies (`pads`: top,
+    bottom, left, right; only where `need` leaves the input), the region the op computes (`made`)
+    and the part of it inside the output (`keep`). `execute` and the code generator both read it."""
+
+    op: Op
+    out: Region
+    need: Region
+    haves: tuple[Region, ...]
+    pads: tuple[int, int, int, int]
+    made: Region
+    keep: Region
+
+
 @dataclass
 class PatchPlan:
-    """How a graph runs with its first `split_op + 1` ops patch by patch, and what that costs."""
+    """How a graph runs with its first `split_op + 1` ops patch by patch, and what that costs:
+    the tiles, every patch's regions and `steps`, and the memory plans of one patch of the stage
+    (`stage_plan`, tensors at their largest region) and of the layer-by-layer rest (`rest_plan`)."""
 
     graph: Graph
     split_op: int
@@ -104,6 +124,9 @@ class PatchPlan:
     stage_output_bytes: int
     rest_peak_bytes: int
     layerwise_peak_sram_bytes: int
+    stage_plan: schedule.Plan
+    rest_plan: schedule.Plan
+    steps: list[list[Step]]
     per_op_bytes: list[int] = field(default_factory=list)
 
     @property
@@ -131,7 +154,8 @@ class PatchPlan:
                 "total_macs": self.total_macs, "layerwise_total_macs": self.layerwise_total_macs}
 
 
-def _sub(g: Graph, ops: list[Op], inputs: list[str], outputs: list[str]) -> Graph:
+def subgraph(g: Graph, ops: list[Op], inputs: list[str], outputs: list[str]) -> Graph:
+    """The graph of `ops` of `g` between `inputs` and `outputs` (sharing `g`'s tensors)."""
     return Graph(g.name, g.tensors, ops, inputs, outputs, g.meta)
 
 
@@ -195,7 +219,7 @@ def stage_peaks(g: Graph, split_op: int, grids: list[int],
     out = validate_split(g, split_op)
     nbytes = nbytes or activation_bytes(g)
     _, h, w, _ = g.shape(out)
-    stage = _sub(g, g.ops[:split_op + 1], [g.inputs[0]], [out])
+    stage = subgraph(g, g.ops[:split_op + 1], [g.inputs[0]], [out])
     for n in grids:
         regions = [trace(g, stage.ops, out, max(tiles(h, w, n), key=_area), clip=False)]
         sizes = _patch_sizes(g, out, regions, nbytes)
@@ -221,9 +245,28 @@ def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
     return max(peak(), rest_bound(live_bytes(g, nbytes=nbytes), split_op))
 
 
-def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:
+def step(g: Graph, op: Op, out: Region) -> Step:
+    """The geometry of computing region `out` of `op`'s output (see `Step`)."""
+    need = input_region(g, op, out)
+    haves = tuple(clipped(need, g.shape(t)) for t in g.activations(op))
+    pads = (haves[0][0] - need[0], need[1] - haves[0][1], haves[0][2] - need[2], need[3] - haves[0][3])
+    made = out if op.kind in WINDOW_OPS + ("pad",) else haves[0]
+    return Step(op, out, need, haves, pads, made, clipped(out, g.shape(op.output)))
+
+
+def _steps(g: Graph, stage: list[Op], regions: dict[str, Region], fused: set[str]) -> list[Step]:
+    """One patch's steps: every stage op its region needs, in order. A conv whose output is fused
+    with a residual ADD computes only inside the tensor (no residual exists outside it)."""
+    return [step(g, op, clipped(regions[op.output], g.shape(op.output)) if op.output in fused else regions[op.output])
+            for op in stage if op.output in regions]
+
+
+def plan(g: Graph, split_op: int, grid: int, uniform: bool = True, layerwise: schedule.Plan | None = None,
+         rest_plan: schedule.Plan | None = None) -> PatchPlan:
     """Plan patch-based inference of `g` with ops 0..`split_op` run on a `grid` x `grid` tiling;
-    `uniform` patches all have the interior patches' size (fixed-size loops)."""
+    `uniform` patches all have the interior patches' size (fixed-size loops). `layerwise` (the
+    whole graph's plan) and `rest_plan` (the ops after the split) do not depend on the grid: a
+    search over grids (`auto_plan`) plans them once and passes them in."""
     out = validate_split(g, split_op)
     _, h, w, c = g.shape(out)
     if not 1 <= grid <= min(h, w):
@@ -235,18 +278,20 @@ def plan(g: Graph, split_op: int, grid: int, uniform: bool = True) -> PatchPlan:
     nbytes = activation_bytes(g)
     patch_macs = _macs(g, stage, regions)
     # one patch's tensors at their largest region over all patches; the tile goes to the stage buffer
-    stage_plan = schedule.plan(_sub(g, stage, [g.inputs[0]], [out]), reorder=False,
+    stage_plan = schedule.plan(subgraph(g, stage, [g.inputs[0]], [out]), reorder=False,
                                sizes=_patch_sizes(g, out, regions, nbytes))
-    rest_plan = schedule.plan(_sub(g, rest, [out], g.outputs))
-    full = schedule.plan(g)
-    inp = [_clip(r[g.inputs[0]], g.shape(g.inputs[0])) for r in regions]
+    rest_plan = rest_plan or schedule.plan(subgraph(g, rest, [out], g.outputs))
+    full = layerwise or schedule.plan(g)
+    inp = [clipped(r[g.inputs[0]], g.shape(g.inputs[0])) for r in regions]
+    fused = {y for _, y, _ in stage_plan.fused}
     total = sum(op_macs(g, op) for op in g.ops)
     stage_lw = sum(op_macs(g, op) for op in stage)
     return PatchPlan(g, split_op, grid, uniform, out, ts, regions,
                      (max(r[1] - r[0] for r in inp), max(r[3] - r[2] for r in inp)), receptive_field(g, stage, out),
                      patch_macs, stage_lw, total - stage_lw + patch_macs, total, _macs(g, stage, trimmed),
                      stage_plan.arena_bytes,
-                     nbytes[out], rest_plan.arena_bytes, full.arena_bytes,
+                     nbytes[out], rest_plan.arena_bytes, full.arena_bytes, stage_plan, rest_plan,
+                     [_steps(g, stage, r, fused) for r in regions],
                      [v + nbytes[out] for v in stage_plan.live_bytes()] + rest_plan.live_bytes())
 
 
@@ -268,10 +313,12 @@ def auto_plan(g: Graph, sram_budget: int, grids: tuple[int, ...] = (2, 3, 4, 5, 
               uniform: bool = True) -> PatchPlan:
     """The split and grid with the least MAC overhead whose peak SRAM fits `sram_budget` bytes."""
     best, smallest = None, None
+    layerwise = schedule.plan(g)
     for split in candidate_splits(g):
         _, h, w, _ = g.shape(g.ops[split].output)
+        rest_plan = schedule.plan(subgraph(g, g.ops[split + 1:], [g.ops[split].output], g.outputs))
         for n in (n for n in grids if n <= min(h, w)):
-            p = plan(g, split, n, uniform)
+            p = plan(g, split, n, uniform, layerwise, rest_plan)
             if smallest is None or p.peak_sram_bytes < smallest.peak_sram_bytes:
                 smallest = p
             if p.peak_sram_bytes <= sram_budget and (best is None or p.total_macs < best.total_macs):
@@ -284,9 +331,8 @@ def auto_plan(g: Graph, sram_budget: int, grids: tuple[int, ...] = (2, 3, 4, 5, 
 
 
 # ---------------------------------------------------------------------------------- execution
-def _patched(g: Graph, op: Op, need: Region, have: Region) -> Op:
-    """`op` with the padding of this patch: padding only where the region leaves the tensor."""
-    pads = (have[0] - need[0], need[1] - have[1], have[2] - need[2], need[3] - have[3])
+def _patched(op: Op, pads: tuple[int, int, int, int]) -> Op:
+    """`op` with the padding of this patch (`Step.pads`)."""
     if op.kind in WINDOW_OPS:
         return replace(op, attrs={**op.attrs, "pads": pads})
     if op.kind == "pad":
@@ -297,25 +343,18 @@ def _patched(g: Graph, op: Op, need: Region, have: Region) -> Op:
 def execute(p: PatchPlan, x, run_op, empty) -> list:
     """Run `p` on input `x` with an executor's `run_op(graph, op, inputs)`; `empty(shape, like)`
     allocates the stage-output buffer. Returns the graph outputs."""
-    g, stage = p.graph, p.graph.ops[:p.split_op + 1]
+    g = p.graph
     buf = None
-    for tile, regions in zip(p.tiles, p.regions):
-        r = _clip(regions[g.inputs[0]], g.shape(g.inputs[0]))
+    for tile, regions, steps in zip(p.tiles, p.regions, p.steps):
+        r = clipped(regions[g.inputs[0]], g.shape(g.inputs[0]))
         env = {g.inputs[0]: (x[:, r[0]:r[1], r[2]:r[3]], r)}  # every tensor: (array, its region)
-        for op in stage:
-            if op.output not in regions:
-                continue
-            out = regions[op.output]
-            ins, patched, need = [], op, input_region(g, op, out)
-            for t in g.activations(op):
-                have = _clip(need, g.shape(t))
+        for s in steps:
+            ins = []
+            for t, have in zip(g.activations(s.op), s.haves):
                 arr, (r0, _, c0, _) = env[t]
                 ins.append(arr[:, have[0] - r0:have[1] - r0, have[2] - c0:have[3] - c0])
-                if t == op.inputs[0]:
-                    patched = _patched(g, op, need, have)
-            y, keep = run_op(g, patched, ins), _clip(out, g.shape(op.output))
-            made = out if op.kind in WINDOW_OPS + ("pad",) else _clip(need, g.shape(op.inputs[0]))
-            env[op.output] = (y[:, keep[0] - made[0]:keep[1] - made[0], keep[2] - made[2]:keep[3] - made[2]], keep)
+            y, keep, made = run_op(g, _patched(s.op, s.pads), ins), s.keep, s.made
+            env[s.op.output] = (y[:, keep[0] - made[0]:keep[1] - made[0], keep[2] - made[2]:keep[3] - made[2]], keep)
         y = env[p.stage_output][0]
         if buf is None:
             buf = empty((y.shape[0], *g.shape(p.stage_output)[1:]), y)

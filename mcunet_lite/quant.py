@@ -154,6 +154,22 @@ def quantize(g: Graph, images: np.ndarray, percentile: float | None = None,
     return q
 
 
+IMAGE_QUANT = (1 / 128, 0)  # images normalised as (uint8 - 128) / 128: the int8 input is exactly uint8 - 128
+
+
+def from_module(module, resolution: int, calibration: np.ndarray, name: str | None = None,
+                percentile: float | None = None, input_quant: tuple[float, int] | None = IMAGE_QUANT,
+                float_io: bool = False, meta: dict | None = None) -> tuple[Graph, Graph]:
+    """A torch model -> (its float Graph, the int8 Graph): the one path every trained or zoo model
+    takes to int8 (CLI, demo, assets, detection, deployment). BatchNorm is folded (`from_torch`, in
+    eval mode); the int8 graph is calibrated on float NHWC `calibration` images (`quantize`), with
+    the input's quantization fixed to `input_quant` (None: calibrated too). `meta` is added to both."""
+    from .from_torch import from_torch
+    g = from_torch(module.eval(), resolution, name=name)
+    g.meta.update(meta or {})
+    return g, quantize(g, calibration, percentile, input_quant, float_io)
+
+
 def quantize_input(g: Graph, x: np.ndarray) -> np.ndarray:
     """Float NHWC input -> what quantized graph `g` takes: int8 by QUANTIZE's arithmetic (or the
     float itself for a float-I/O graph)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -19,6 +20,21 @@ from .errors import UserError
 from .validate import printable
 
 MARKER = ".mcunet-lite"  # in a folder the kit created: {"kind": ..., "files": [...]}
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write `path` through `write(tmp)` on a temporary sibling, then rename it into place: a reader
+    (another process, a resumed run after a crash) sees the old file or the new one, never half of
+    one. Checkpoints, published assets and cached data sets are written this way."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _mib(n: int) -> str:

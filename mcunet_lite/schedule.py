@@ -13,7 +13,7 @@ import random
 from dataclasses import asdict, dataclass, field
 
 from .errors import UserError
-from .ir import Graph
+from .ir import Graph, Op
 from .liveness import Buffer, activation_bytes, buffers, layout, live_sums
 from .profile import op_weights
 
@@ -68,19 +68,28 @@ class Plan:
 
 
 # ------------------------------------------------------------------------------ kernel scratch
+def conv_scratch_bytes(g: Graph, op: Op, inplace: bool, h: int, w: int, pads: tuple[int, int, int, int]) -> int:
+    """Scratch an emitted conv kernel needs beside the arena for an `h` x `w` input (a whole tensor
+    or one patch's window) with `pads` (TinyEngine / CMSIS-NN conventions): an in-place depthwise
+    conv keeps one padded input channel; a conv with k > 1 and a pointwise conv use a two-column
+    int16 im2col buffer; a depthwise conv not in place and FULLY_CONNECTED need none."""
+    if op.kind != "conv2d":
+        return 0
+    if g.is_depthwise(op):
+        pt, pb, pl, pr = pads
+        return (h + pt + pb) * (w + pl + pr) if inplace else 0
+    _, kh, kw, cin_g = g.shape(op.inputs[1])
+    return 2 * kh * kw * cin_g * 2
+
+
 def kernel_scratch_bytes(g: Graph, op_index: int, pairs: list[tuple[str, str]]) -> int:
-    """Scratch an emitted kernel needs beside the arena (TinyEngine / CMSIS-NN conventions):
-    an in-place depthwise conv keeps one padded input channel; a conv with k > 1 and a pointwise
-    conv use a two-column int16 im2col buffer. The code generator allocates exactly this."""
+    """Scratch of op `op_index` run layer by layer (`conv_scratch_bytes` of its whole input). The
+    code generator allocates exactly the largest of these (of the patches' windows, patch-based)."""
     op = g.ops[op_index]
     if op.kind != "conv2d":
         return 0
-    _, h, w, c = g.shape(op.inputs[0])
-    pt, pb, pl, pr = op.attrs["pads"]
-    if g.is_depthwise(op):
-        return (h + pt + pb) * (w + pl + pr) if (op.inputs[0], op.output) in pairs else 0
-    _, kh, kw, cin_g = g.shape(op.inputs[1])
-    return 2 * kh * kw * cin_g * 2
+    _, h, w, _ = g.shape(op.inputs[0])
+    return conv_scratch_bytes(g, op, (op.inputs[0], op.output) in pairs, h, w, op.attrs["pads"])
 
 
 # ------------------------------------------------------------------------------------ allocation

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from . import search_space as ss
 from .errors import UserError
-from .train import (_device_of, _loader, cosine_schedule, distributed, pick_device, restore, save_checkpoint,
+from .train import (device_of, shard_loader, cosine_schedule, distributed, pick_device, restore, save_checkpoint,
                     seed_everything, training_state)
 from .zoo import Block, MBConvConfig, Stage
 
@@ -194,7 +194,7 @@ def recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 100) 
         bn.momentum = None
     was = net.training
     net.train()
-    dev = _device_of(net)
+    dev = device_of(net)
     for i in range(0, len(images), batch_size):
         net(images[i:i + batch_size].to(dev))
     for bn in bns:
@@ -224,7 +224,7 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
     seed_everything(seed)
     net.to(dev)
     model = nn.parallel.DistributedDataParallel(net, find_unused_parameters=True) if world > 1 else net
-    loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
+    loader = shard_loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
     steps = epochs * len(loader)
     sched = cosine_schedule(opt, steps, warmup=steps // 10)
@@ -270,7 +270,7 @@ def accuracy(net: Supernet, cfg: MBConvConfig, calib: torch.Tensor, val_x: torch
     net.set_active(cfg)
     recalibrate_bn(net, calib)
     net.eval()
-    dev = _device_of(net)
+    dev = device_of(net)
     correct = sum((net(val_x[i:i + 256].to(dev)).argmax(1).cpu() == val_y[i:i + 256]).sum().item()
                   for i in range(0, len(val_x), 256))
     return correct / len(val_x)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import zoo
 from .errors import UserError
+from .safeio import write_atomic
 
 
 def seed_everything(seed: int) -> None:
@@ -51,7 +52,7 @@ def pick_device(name: str = "cpu") -> torch.device:
     return dev
 
 
-def _device_of(model) -> torch.device:
+def device_of(model) -> torch.device:
     """The device a model's weights live on."""
     return next(model.parameters()).device
 
@@ -73,7 +74,7 @@ def _all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def _loader(ds, batch_size: int, rank: int, world: int, seed: int, shuffle: bool):
+def shard_loader(ds, batch_size: int, rank: int, world: int, seed: int, shuffle: bool):
     """DataLoader over this process's shard; `set_epoch` on its sampler reshuffles each epoch."""
     from torch.utils.data import DataLoader, DistributedSampler
     sampler = DistributedSampler(ds, world, rank, shuffle=shuffle, seed=seed)
@@ -88,7 +89,7 @@ def evaluate(model, ds, batch_size: int = 256) -> dict[str, float]:
     was_training = model.training
     model.eval()
     correct = loss = 0.0
-    dev = _device_of(model)
+    dev = device_of(model)
     for x, y in DataLoader(Subset(ds, range(rank, len(ds), world)), batch_size=batch_size):
         x, y = x.to(dev), y.to(dev)
         out = model(x.contiguous(memory_format=torch.channels_last))
@@ -128,7 +129,7 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
     seed_everything(seed)
     model = model.to(dev, memory_format=torch.channels_last)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-    loader = _loader(train_ds, batch_size, rank, world, seed, shuffle=True)
+    loader = shard_loader(train_ds, batch_size, rank, world, seed, shuffle=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = cosine_schedule(opt, epochs * len(loader))
     flips = torch.Generator().manual_seed(seed * 1000 + rank)
@@ -178,11 +179,8 @@ def save_checkpoint(path: str | Path, model, meta: dict[str, Any], history: list
                     state: dict[str, Any] | None = None) -> None:
     """Write weights, metadata (how to rebuild the model), history and, for resuming, the training
     state; atomic, so never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict(), "meta": meta, "history": history, "state": state}, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save({"model": model.state_dict(), "meta": meta, "history": history,
+                                               "state": state}, tmp))
 
 
 def resume_path(out: str | Path) -> Path:

@@ -55,7 +55,7 @@ def _classify(g: Graph, x: str, num_classes: int, name: str) -> Graph:
     return g
 
 
-def _conv_bn_act(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: str | None = "relu6"):
+def conv_bn_act(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: str | None = "relu6"):
     """conv (no bias) + BatchNorm + activation, the unit every builder stacks; BN folds on import."""
     nn = _torch()
 
@@ -154,9 +154,9 @@ class MBConvConfig:
             def __init__(self, cin: int, cout: int, k: int, e: int, s: int) -> None:
                 super().__init__()
                 mid = cin * e
-                self.expand = _conv_bn_act(cin, mid, 1) if e != 1 else None
-                self.depthwise = _conv_bn_act(mid, mid, k, s, groups=mid)
-                self.project = _conv_bn_act(mid, cout, 1, act=None)
+                self.expand = conv_bn_act(cin, mid, 1) if e != 1 else None
+                self.depthwise = conv_bn_act(mid, mid, k, s, groups=mid)
+                self.project = conv_bn_act(mid, cout, 1, act=None)
                 self.residual = s == 1 and cin == cout
 
             def forward(self, x):
@@ -166,10 +166,10 @@ class MBConvConfig:
         class MBConvNet(nn.Module):
             def __init__(self) -> None:
                 super().__init__()
-                self.stem = _conv_bn_act(3, stem, 3, 2)
+                self.stem = conv_bn_act(3, stem, 3, 2)
                 self.blocks = nn.ModuleList(MBBlock(*args) for _, *args in cfg.layers())
                 last = widths[-1]
-                self.head = _conv_bn_act(last, head, 1) if head else None
+                self.head = conv_bn_act(last, head, 1) if head else None
                 self.classifier = nn.Linear(head or last, cfg.num_classes)
 
             def forward(self, x):
@@ -272,8 +272,8 @@ class MobileNetV1Config:
         class DWSeparable(nn.Module):
             def __init__(self, cin: int, cout: int, s: int) -> None:
                 super().__init__()
-                self.depthwise = _conv_bn_act(cin, cin, 3, s, groups=cin, act="relu")
-                self.pointwise = _conv_bn_act(cin, cout, 1, act="relu")
+                self.depthwise = conv_bn_act(cin, cin, 3, s, groups=cin, act="relu")
+                self.pointwise = conv_bn_act(cin, cout, 1, act="relu")
 
             def forward(self, x):
                 return self.pointwise(self.depthwise(x))
@@ -281,7 +281,7 @@ class MobileNetV1Config:
         class MobileNetV1(nn.Module):
             def __init__(self) -> None:
                 super().__init__()
-                self.stem = _conv_bn_act(3, make_divisible(32 * cfg.width), 3, 2, act="relu")
+                self.stem = conv_bn_act(3, make_divisible(32 * cfg.width), 3, 2, act="relu")
                 self.blocks = nn.Sequential(*(DWSeparable(*a) for _, *a in cfg.layers()))
                 self.classifier = nn.Linear(make_divisible(1024 * cfg.width), cfg.num_classes)
 

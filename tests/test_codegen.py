@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from graphs import random_graphs
 from int8_graphs import every_op, quantize_randomly
-from mcunet_lite import codegen, deploy, int8ref, patch, schedule, tflite_io
+from mcunet_lite import codegen, deploy, int8ref, kernel_params, patch, schedule, tflite_io
 from mcunet_lite.cli import main
 from mcunet_lite.errors import UserError
 
@@ -88,7 +88,7 @@ def test_dsp_weight_order_holds_every_weight_once():
     rng = np.random.default_rng(0)
     for oc, k in [(1, 3), (2, 4), (5, 27), (8, 8), (7, 13)]:
         w = rng.integers(-127, 128, (oc, k)).astype(np.int8)
-        packed = codegen.dsp_weights(w)
+        packed = kernel_params.dsp_weights(w)
         nb, tail = k // 4, k % 4
         pair = 8 * nb + (2 * tail + 3) // 4 * 4
         assert packed.size == pair * (oc // 2) + (k if oc % 2 else 0)
@@ -105,7 +105,7 @@ def test_pruned_channels_become_exact_constants():
     op = next(o for o in g.ops if o.name == "expand")
     w = g.tensors[op.inputs[1]].data
     dead = np.flatnonzero(np.abs(w.reshape(len(w), -1)).sum(1) == 0)
-    cc = codegen.conv_constants(g, op)
+    cc = kernel_params.conv_constants(g, op)
     assert len(dead) and np.all(cc["shift"][dead] == -1) and np.all(cc["m0"][dead] == 1 << 30)
     from mcunet_lite import fixedpoint as fp
     k = np.arange(-256, 257)

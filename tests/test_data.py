@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mcunet_lite import data
+from mcunet_lite import data, scenes
 from mcunet_lite.errors import UserError
 
 
@@ -84,7 +84,7 @@ def test_build_from_coco_fixture_then_load_both_layouts(tmp_path):
 def test_visible_area_rule_with_occlusion():
     """The label follows visible pixels in the id buffer: a covered person is no person."""
     def scene(shapes, people):
-        return data.Scene(((0, 0, 0), (9, 9, 9), 0.0, [np.zeros((3, 3), np.float32)], 0.1), shapes,
+        return scenes.Scene(((0, 0, 0), (9, 9, 9), 0.0, [np.zeros((3, 3), np.float32)], 0.1), shapes,
                           frozenset(people), (1, 1, 1), 0.0, 0.0, 0.0, 0)
     big = (1, "disc", (0.5, 0.5), 0.1, (200, 100, 50))             # about 3.1% of the image, box 4%
     small = (1, "disc", (0.5, 0.5), 0.03, (200, 100, 50))          # about 0.3%
@@ -95,9 +95,9 @@ def test_visible_area_rule_with_occlusion():
              ([big, top(0.53)], (1, -1)),   # visible area about 1% > 0.5%, but its box about 1.3% < 2.5%
              ([big, top(0.57)], (0, -1))]   # a sliver: about 0.3% visible
     for shapes, (pyvww, mlperf) in cases:
-        a = data.scene_annotations(scene(shapes, {1}))
+        a = scenes.scene_annotations(scene(shapes, {1}))
         assert (data.pyvww_label(a, 96, 96), data.mlperf_label(a, 96, 96)) == (pyvww, mlperf), shapes
-    assert data.scene_annotations(scene([big], set())) == []      # the same disc, not a person
+    assert scenes.scene_annotations(scene([big], set())) == []      # the same disc, not a person
 
 
 def test_generator_is_deterministic_and_worker_independent():
@@ -119,8 +119,8 @@ def test_one_scene_renders_at_any_resolution():
 
 
 def test_difficulty_changes_the_scenes():
-    easy = data.make_scene(0, 1, 0.0)
-    hard = data.make_scene(0, 1, 1.0)
+    easy = scenes.make_scene(0, 1, 0.0)
+    hard = scenes.make_scene(0, 1, 1.0)
     assert easy.noise < hard.noise or len(easy.shapes) != len(hard.shapes)
 
 

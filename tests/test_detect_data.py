@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mcunet_lite import data, detdata
+from mcunet_lite import detdata, scenes
 from mcunet_lite.errors import UserError
 
 PX = 1 / detdata.BOX_RES
@@ -18,7 +18,7 @@ def _cache(tmp_path, monkeypatch):
 
 
 def scene(shapes, people=(1,)):
-    return data.Scene(((0, 0, 0), (9, 9, 9), 0.0, [np.zeros((3, 3), np.float32)], 0.1), shapes,
+    return scenes.Scene(((0, 0, 0), (9, 9, 9), 0.0, [np.zeros((3, 3), np.float32)], 0.1), shapes,
                       frozenset(people), (1, 1, 1), 0.0, 0.0, 0.0, 0)
 
 
@@ -71,11 +71,11 @@ def test_generated_boxes_are_consistent_and_resolution_free():
     assert all(np.allclose(2 * a, b) for a, b in zip(lo.boxes, hi.boxes))
     people = heads = 0
     for i in range(60):
-        s = data.make_scene(3, i, 0.5, "train")
+        s = scenes.make_scene(3, i, 0.5, "train")
         b, lab = hi.boxes[i], hi.labels[i]
         people += len(s.people)
         heads += int((lab == 1).sum())
-        assert (lab == 0).sum() == len(data.scene_annotations(s)) <= len(s.people)
+        assert (lab == 0).sum() == len(scenes.scene_annotations(s)) <= len(s.people)
         for f in b[lab == 1]:                                                # every face lies inside a person box
             assert any(np.all(f[:2] >= p[:2] - 1e-9) and np.all(f[2:] <= p[2:] + 1e-9) for p in b[lab == 0])
         assert np.all(hi.areas[i] <= (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + 1e-9)

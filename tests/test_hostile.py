@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcunet_lite import cli, codegen, int8ref, tflite_io
+from mcunet_lite import cli, cwrite, int8ref, tflite_io
 from mcunet_lite.ir import Graph, Quant
 from mcunet_lite.validate import OPS
 
@@ -533,7 +533,7 @@ def test_hostile_names_are_data_in_the_generated_c(tmp_path):
     assert all(re.fullmatch(r"[ -~]+", n) for n in g.tensors)  # printable ASCII from the import on
     r = deploy.deploy(g, "stm32f746", "host", out=tmp_path / "dep", cache=tmp_path / "objs")
     assert r.outputs_match
-    literal = codegen.c_string(str(g.meta["model"]))
+    literal = cwrite.c_string(str(g.meta["model"]))
     assert f"#define MODEL_NAME {literal}" in (tmp_path / "dep" / "model.h").read_text()
     text = "\n".join(f.read_text() for f in sorted((tmp_path / "dep").glob("*.[ch]"))).replace(literal, "")
     for name in [*HOSTILE, *g.tensors, str(g.meta["model"])]:

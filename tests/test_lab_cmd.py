@@ -5,16 +5,17 @@ import subprocess
 import sys
 
 from mcunet_lite import cli
+from mcunet_lite.kit import jupyter
 
 
 def test_command_runs_as_root_without_a_browser_at_the_given_port(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
-    command, url = cli.jupyterlab_command(tmp_path, 8999, no_browser=True)
+    monkeypatch.setattr(jupyter.os, "geteuid", lambda: 0)
+    command, url = jupyter.jupyterlab_command(tmp_path, 8999, no_browser=True)
     assert {"--allow-root", "--no-browser", "--port=8999", "--ServerApp.port_retries=0"} <= set(command)
     token = url.split("token=")[1]
     assert url.startswith("http://localhost:8999/lab?token=") and f"--IdentityProvider.token={token}" in command
-    monkeypatch.setattr(cli.os, "geteuid", lambda: 1000)
-    assert "--allow-root" not in cli.jupyterlab_command(tmp_path, 8999, no_browser=False)[0]
+    monkeypatch.setattr(jupyter.os, "geteuid", lambda: 1000)
+    assert "--allow-root" not in jupyter.jupyterlab_command(tmp_path, 8999, no_browser=False)[0]
 
 
 def test_a_jupyterlab_that_fails_fails_the_command(tmp_path):
@@ -36,7 +37,7 @@ def test_copies_carry_this_kernels_metadata_so_an_untouched_copy_opens_unmodifie
 
     from mcunet_lite.kit import build as kit
     src = kit.LABS / "00_memory_wall.ipynb"
-    cli.copy_for_this_kernel(src, tmp_path / src.name)
+    jupyter.copy_for_this_kernel(src, tmp_path / src.name)
     copy, original = (json.loads(p.read_text()) for p in (tmp_path / src.name, src))
     assert copy["metadata"]["language_info"] == IPythonKernel.language_info
     assert copy["metadata"]["kernelspec"]["display_name"] != original["metadata"]["kernelspec"]["display_name"] or \

@@ -354,7 +354,7 @@ memory_explorer("mbv2")
 # Two label rules exist, and loaders tell you which one their data follows:
 
 # %%
-from mcunet_lite import data
+from mcunet_lite import data, scenes
 
 for name, rule in data.RULES.items():
     print(f"{name:7s} {rule}")
@@ -367,9 +367,9 @@ for name, rule in data.RULES.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 for index in (0, 1, 4, 45, 50, 302):
-    scene = data.make_scene(seed=0, index=index, split="val")
-    areas = [a["area"] / data.LABEL_RES ** 2 for a in data.scene_annotations(scene)]
-    label = data.pyvww_label(data.scene_annotations(scene), data.LABEL_RES, data.LABEL_RES)
+    scene = scenes.make_scene(seed=0, index=index, split="val")
+    areas = [a["area"] / scenes.LABEL_RES ** 2 for a in scenes.scene_annotations(scene)]
+    label = data.pyvww_label(scenes.scene_annotations(scene), scenes.LABEL_RES, scenes.LABEL_RES)
     shown = ", ".join(f"{100 * a:.2f}%" for a in areas) or "none"
     print(f"scene {index}: visible person area {shown:18s} -> {'person' if label else 'no person'}")
 

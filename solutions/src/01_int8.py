@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mcunet_lite
-from mcunet_lite import assets, data, int8ref, quant, tflite_io, train, zoo
+from mcunet_lite import assets, cache, data, int8ref, quant, scenes, tflite_io, train, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.from_torch import from_torch
 from mcunet_lite.kit.scaffold import or_reference, visible_tests
@@ -168,7 +168,7 @@ print("S * (q - Z)", np.round(scale * (q8.astype(np.float64) - zero_point), 4))
 #
 # The validation images are a stream the training never saw (seed 1; training used seed 0).
 # Set `TRAIN_LIVE = True` to train the network here instead, with the settings in `TRAIN` (a
-# few minutes for the defaults; the trained network is cached under `data.cache_dir()`, so only
+# few minutes for the defaults; the trained network is cached under `cache.cache_dir()`, so only
 # the first run trains). A few minutes of training give a network much closer to chance, which
 # changes what section 5 shows.
 
@@ -183,8 +183,8 @@ def trained_network():
     if not TRAIN_LIVE:
         print(f"the course's network, made by: {assets.entry('vww-classifier')['command']}")
         return train.load_checkpoint(assets.path("vww-classifier"))
-    key = hashlib.sha256(json.dumps({**TRAIN, "data": data.VERSION}, sort_keys=True).encode()).hexdigest()[:12]
-    checkpoint = data.cache_dir() / f"lab01-mbv2-{key}.pt"
+    key = hashlib.sha256(json.dumps({**TRAIN, "data": scenes.VERSION}, sort_keys=True).encode()).hexdigest()[:12]
+    checkpoint = cache.cache_dir() / f"lab01-mbv2-{key}.pt"
     if not checkpoint.exists():
         train.seed_everything(TRAIN["seed"])
         net = zoo.mobilenet_v2(TRAIN["width"], TRAIN["resolution"], num_classes=2).module()
@@ -605,11 +605,11 @@ else:
 # on the same 2000 fresh validation images. Both predict the class with the larger output;
 # `top1_agreement` is how often they predict the same one. The int8 executor is the slow part
 # (numpy, exact): it runs in two processes, about two minutes the first time; the result is
-# cached under `data.cache_dir()`, keyed by the int8 model's bytes and the images.
+# cached under `cache.cache_dir()`, keyed by the int8 model's bytes and the images.
 
 # %%
-key = hashlib.sha256(tflite_io.to_bytes(q) + json.dumps({**EVAL, "data": data.VERSION}).encode()).hexdigest()[:16]
-cached = data.cache_dir() / f"lab01-float-vs-int8-{key}.json"
+key = hashlib.sha256(tflite_io.to_bytes(q) + json.dumps({**EVAL, "data": scenes.VERSION}).encode()).hexdigest()[:16]
+cached = cache.cache_dir() / f"lab01-float-vs-int8-{key}.json"
 if cached.exists():
     r = json.loads(cached.read_text())
 else:
