@@ -2,15 +2,20 @@
 process from the run's seed, and the library's answers they are compared with."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any, Iterable
 
+import numpy as np
 
-from .. import patch, zoo
+from .. import int8ref, patch, quant, redistribute, zoo
 from .. import profile as prof
+from ..errors import UserError
 from ..ir import Graph, Op
+from .camera import Camera
+from .compare import Exactly, Ints, Property, as_pair
 from .exercise import LIB, Case, Exercise
-from .compare import as_pair
+from .inputs import np_rng, random_mbconv
 
 def _chain(rng: random.Random, extra: bool = False) -> tuple[Graph, list[Layer]]:
     """A random chain of convs (some depthwise, some stride 2), each padded by `pad` on every side;
@@ -137,12 +142,184 @@ def _cheapest_grid(graph, split_op: int, budget: int) -> int | None:
     return min(fits, key=lambda p: (p.total_macs, p.grid)).grid if fits else None
 
 
+def _int8_net(rng: random.Random) -> tuple[str, Graph]:
+    """A random MBConv net (3x3/5x5/7x7 depthwise, stride 1 and 2), MobileNetV2 or the MCUNet
+    example, with random weights, quantized on random images (zero points away from 0)."""
+    import torch
+    from ..from_torch import from_torch
+    pick = rng.randrange(3)
+    cfg = random_mbconv(rng) if pick == 0 else zoo.mobilenet_v2(0.35, rng.choice([48, 64])) if pick == 1 \
+        else zoo.mcunet_example(0.35, rng.choice([48, 64]))
+    cfg.num_classes = 2
+    torch.manual_seed(rng.randrange(1 << 31))
+    images = np_rng(rng).uniform(-0.5, 1.5, (4, cfg.resolution, cfg.resolution, 3)).astype(np.float32)
+    q = quant.quantize(from_torch(cfg.module().eval(), cfg.resolution), images)
+    label = f"<int8 {cfg.model} ({[s.depth for s in cfg.stages]} blocks) at {cfg.resolution}px"
+    return (label + ", TFLite SAME padding>", _same_padding(q)) if rng.random() < 0.5 else (label + ">", q)
+
+
+def _same_padding(g: Graph) -> Graph:
+    """`g` with TFLite's SAME padding on every strided conv (DESIGN.md section 4: the odd padding
+    row after, none before on an even input), as imported .tflite models pad; same output shapes."""
+    for i, op in enumerate(g.ops):
+        (sh, sw), (kh, kw) = op.attrs.get("stride", (1, 1)), g.shape(op.inputs[1])[1:3] if op.kind == "conv2d" else (1, 1)
+        if op.kind == "conv2d" and (sh, sw) != (1, 1):
+            (_, h, w, _), (_, oh, ow, _) = g.shape(op.inputs[0]), g.shape(op.output)
+            th, tw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
+            g.ops[i] = dataclasses.replace(op, attrs={**op.attrs, "pads": (th // 2, th - th // 2, tw // 2, tw - tw // 2)})
+    return g
+
+
+class _Tile:
+    """A student's `run_patch` result (the tile's int8 values) and the camera windows it read."""
+
+    def __init__(self, values: Any, windows: list[tuple[int, int, int, int]]) -> None:
+        self.values, self.windows = Ints(values), windows
+
+    def __repr__(self) -> str:
+        return f"{self.values!r}, read {self.windows[:4]}{' ...' if len(self.windows) > 4 else ''}"
+
+
+class _PatchTile(Property):
+    """What `run_patch` must return: the stage output on the tile, bit for bit as layer-by-layer
+    int8 execution computes it, having read from the camera only inside the tile's input window
+    (the clipped receptive field of the tile: MCUNetV2 section 3.1)."""
+
+    def __init__(self, expected: np.ndarray, window: tuple[int, int, int, int], tile: tuple[int, int, int, int]) -> None:
+        self.window = window
+        self.exact = Exactly(expected, lambda i: f"(row, col, channel) {np.unravel_index(i, expected.shape)[1:]} of tile {tile}",
+                             "int8")
+
+    def problem(self, got: Any) -> str:
+        if not isinstance(got, _Tile):
+            return "the result is not an int8 array"
+        if not got.windows:
+            return "read nothing from the camera"
+        w0, w1, v0, v1 = self.window
+        for r0, r1, c0, c1 in got.windows:
+            if r0 < w0 or r1 > w1 or c0 < v0 or c1 > v1:
+                return (f"read rows {r0}..{r1}, columns {c0}..{c1}: outside the tile's input window"
+                        f" (rows {w0}..{w1}, columns {v0}..{v1})")
+        return "" if self.exact == got.values else f"{self.exact!r} expected, got {got.values!r}"
+
+    def describe(self) -> str:
+        return "the tile, bit-exact, read from its input window only"
+
+
+def _patch_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(3):
+        label, g = _int8_net(rng)
+        split = patch.split_after_block(g, rng.randint(1, 3))
+        stage, out = g.ops[:split + 1], g.ops[split].output
+        x = np_rng(rng).integers(-128, 128, g.shape(g.inputs[0])).astype(np.int8)
+        y = int8ref.run(Graph(g.name, g.tensors, stage, g.inputs, [out]), x)
+        _, h, w, _ = g.shape(out)
+        ts = patch.tiles(h, w, rng.randint(2, min(4, h, w)))
+        for tile in (ts[0], rng.choice(ts[1:-1] or ts), ts[-1]):
+            window = patch.trace(g, stage, out, tile)[g.inputs[0]]
+            yield f"{label}, split_op={split}, tile={tile}", (g, split, tile, Camera(x)), \
+                _PatchTile(y[:, tile[0]:tile[1], tile[2]:tile[3]], window, tile)
+
+
+def _tile_view(args: tuple, result: Any) -> Any:
+    """The student's tile and, from the camera the call was given, every window it read."""
+    return {"tile": result, "windows": args[3].windows()}
+
+
+def _as_tile(v: Any) -> Any:
+    return _Tile(v["tile"], [tuple(int(a) for a in w) for w in v["windows"]])
+
+
+def _run_patch(graph: Graph, split_op: int, tile: tuple[int, int, int, int], camera: Camera) -> np.ndarray:
+    """The library's answer from the tile's input window alone: the window pasted into an empty
+    frame, the stage run layer by layer, the tile cut out (the tile depends on the window only)."""
+    stage = graph.ops[:split_op + 1]
+    out = stage[-1].output
+    r0, r1, c0, c1 = patch.trace(graph, stage, out, tuple(tile))[graph.inputs[0]]
+    x = np.zeros(camera.shape, camera.dtype)
+    x[:, r0:r1, c0:c1] = camera.read(r0, r1, c0, c1)
+    y = int8ref.run(Graph(graph.name, graph.tensors, stage, graph.inputs, [out]), x)
+    return y[:, tile[0]:tile[1], tile[2]:tile[3]]
+
+
+Figures = tuple[int, int, int, tuple[int, ...], int]
+
+
+def _figures(cfg: zoo.MBConvConfig, split_block: int) -> Figures:
+    """(receptive field of the patch stage, its MACs, the network's MACs, the stage output's
+    shape, the number of blocks) of `cfg` split after `split_block` blocks."""
+    g = cfg.graph()
+    split = patch.split_after_block(g, split_block)
+    stage = g.ops[:split + 1]
+    return (patch.receptive_field(g, stage, stage[-1].output), sum(prof.op_macs(g, op) for op in stage),
+            sum(prof.op_macs(g, op) for op in g.ops), tuple(g.shape(stage[-1].output)),
+            sum(s.depth for s in cfg.stages))
+
+
+class _SameFigures(Property):
+    """What `redistribute_config` must return: a config and split whose patch stage has the
+    receptive field, MACs and output shape of the library's redistribution (MCUNetV2 section 3.2),
+    and whose network has its MACs and number of blocks."""
+
+    def __init__(self, cfg: zoo.MBConvConfig, split_block: int) -> None:
+        self.cfg = cfg
+        self.expected = _figures(*redistribute.redistribute(cfg, split_block))
+
+    def problem(self, got: Any) -> str:
+        try:
+            stages, split = got
+            new = zoo.MBConvConfig([zoo.Stage(w, d, s, [zoo.Block(k, e) for k, e in blocks]) for w, d, s, blocks in stages],
+                                   self.cfg.stem, self.cfg.head, self.cfg.num_classes, self.cfg.width,
+                                   self.cfg.resolution, self.cfg.model)
+            figures = _figures(new, split)
+        except (TypeError, ValueError, UserError) as e:
+            return f"not a valid (config, split_block): {str(e)[:120]}"
+        names = ("receptive field", "patch-stage MACs", "total MACs", "stage output shape", "blocks")
+        return "; ".join(f"{n} {a} (expected {b})" for n, a, b in zip(names, figures, self.expected) if a != b)
+
+    def describe(self) -> str:
+        return f"receptive field {self.expected[0]} px, patch-stage MACs {self.expected[1]}, total MACs {self.expected[2]}"
+
+
+def _redistribute_cases(rng: random.Random) -> Iterable[Case]:
+    configs = [zoo.mobilenet_v2(rng.choice([0.35, 0.5, 1.0]), rng.choice([96, 128, 160])),
+               zoo.mcunet_example(rng.choice([0.35, 0.5]), rng.choice([96, 128]))] + \
+        [random_mbconv(rng) for _ in range(4)]
+    for cfg in configs:
+        blocks = sum(s.depth for s in cfg.stages)
+        for split_block in rng.sample(range(1, blocks), min(2, blocks - 1)):
+            try:
+                expected = _SameFigures(cfg, split_block)
+            except UserError:  # no stage after the patch stage to move blocks to
+                continue
+            yield (f"<{cfg.model} blocks per stage {[s.depth for s in cfg.stages]}, kernels "
+                   f"{[[b.kernel for b in s.blocks] for s in cfg.stages]}>, split_block={split_block}"), \
+                (cfg, split_block), expected
+
+
+def _config_view(args: tuple, result: Any) -> Any:
+    """A returned (config, split_block) as plain data: per stage (width, depth, stride, [(kernel, expand)])."""
+    cfg, split = result
+    return [[s.width, s.depth, s.stride, [[b.kernel, b.expand] for b in s.blocks]] for s in cfg.stages], split
+
+
+def _as_config(v: Any) -> Any:
+    stages, split = v
+    return [(int(w), int(d), int(s), [(int(k), int(e)) for k, e in blocks]) for w, d, s, blocks in stages], int(split)
+
+
 LAB = "03_patch_inference"
 EXERCISES: list[Exercise] = [
-    Exercise("input_region", "input_region", 2, _input_region_cases, as_pair, (LIB + "patch.input_region",)),
-    Exercise("trace_receptive_field", "trace_receptive_field", 3, _trace_cases, _as_regions,
+    Exercise("input_region", "input_region", 1, _input_region_cases, as_pair, (LIB + "patch.input_region",)),
+    Exercise("trace_receptive_field", "trace_receptive_field", 1, _trace_cases, _as_regions,
              (LIB + "patch.trace", LIB + "patch.receptive_field", LIB + "patch.input_region"), reference=_trace_receptive_field),
-    Exercise("patch_stage_macs", "patch_stage_macs", 3, _stage_macs_cases, as_pair,
+    Exercise("patch_stage_macs", "patch_stage_macs", 1, _stage_macs_cases, as_pair,
              (LIB + "patch.plan", LIB + "patch.trace", LIB + "patch.input_region", LIB + "patch._macs"), reference=_patch_stage_macs),
-    Exercise("cheapest_grid", "cheapest_grid", 2, _grid_cases, twins=(LIB + "patch.auto_plan",), reference=_cheapest_grid),
+    Exercise("cheapest_grid", "cheapest_grid", 1, _grid_cases, twins=(LIB + "patch.auto_plan",), reference=_cheapest_grid),
+    Exercise("run_patch", "run_patch", 4, _patch_cases, _as_tile,
+             (LIB + "patch.run_int8", LIB + "patch.run_float", LIB + "patch.execute", LIB + "patch.plan",
+              LIB + "patch.trace", LIB + "patch.input_region", LIB + "patch.receptive_field",
+              LIB + "int8ref.run", LIB + "int8ref.run_all", LIB + "int8ref.tensors"), _tile_view, _run_patch),
+    Exercise("redistribute_config", "redistribute_config", 2, _redistribute_cases, _as_config,
+             (LIB + "redistribute.redistribute", LIB + "redistribute.compare"), _config_view, redistribute.redistribute),
 ]

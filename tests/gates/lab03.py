@@ -41,6 +41,40 @@ def patch_stage_macs(layers, in_size, n):
         "forgets the stage-output buffer":
             ("p.peak_sram_bytes <= budget", "max(p.per_patch_arena_bytes, p.rest_peak_bytes) <= budget"),
     },
+    ("03_patch_inference", "run_patch"): {
+        "pads the border with 0, not the input's zero point":
+            ("constant_values=zero_point", "constant_values=0"),
+        "an off-by-one halo (one input row and column short at the bottom and right)":
+            ("(r1 - 1) * sh - pt + kh, c0 * sw - pl, (c1 - 1) * sw - pl + kw",
+             "(r1 - 1) * sh - pt + kh - 1, c0 * sw - pl, (c1 - 1) * sw - pl + kw - 1"),
+        "symmetric kernel // 2 padding instead of the conv's own (TFLite pads stride 2 after only)":
+            ("(sh, sw), (pt, _, pl, _) = op.attrs[\"stride\"], op.attrs[\"pads\"]",
+             "(sh, sw), pt, pl = op.attrs[\"stride\"], kh // 2, kw // 2"),
+        "ADD operands cut from the start of their buffers (a wrong tile border)":
+            ("return values[:, region[0] - a:region[1] - a, region[2] - b:region[3] - b]",
+             "return values[:, :region[1] - region[0], :region[3] - region[2]]"),
+        "pads with the conv output's zero point instead of its input's":
+            ("zero_point = int8ref.scale_zp(graph.tensors[op.inputs[0]].quant)[1]",
+             "zero_point = int8ref.scale_zp(graph.tensors[op.output].quant)[1]"),
+        "reads the whole image, runs it layer by layer and cuts the tile": """
+def run_patch(graph, split_op, tile, camera):
+    _, h, w, _ = camera.shape
+    env = {graph.inputs[0]: camera.read(0, h, 0, w)}
+    for op in graph.ops[:split_op + 1]:
+        env[op.output] = int8ref.run_op(graph, op, [env[t] for t in graph.activations(op)])
+    r0, r1, c0, c1 = tile
+    return env[graph.ops[split_op].output][:, r0:r1, c0:c1]
+""",
+    },
+    ("03_patch_inference", "redistribute_config"): {
+        "keeps the patch stage's kernels": ("            block.kernel = 3\n", "            pass\n"),
+        "drops the removed blocks (no capacity moved)":
+            ("            stage.blocks += [zoo.Block(kernel, b.expand) for b in moved]\n", ""),
+        "moved blocks keep kernel 3, not the receiving stage's largest":
+            ("zoo.Block(kernel, b.expand) for b in moved", "zoo.Block(b.kernel, b.expand) for b in moved"),
+        "the split stays at split_block": ("new_split = split_block - len(moved)", "new_split = split_block"),
+        "moves the stride block too": ("        moved += inside[1:]\n", "        moved += inside\n"),
+    },
 }
 
 WRAPPERS = {
@@ -76,5 +110,18 @@ def patch_stage_macs(layers, in_size, n):
 def cheapest_grid(graph, split_op, budget):
     fits = [p for p in lab03._grid_plans(graph, split_op) if p.peak_sram_bytes <= budget]
     return min(fits, key=lambda p: (p.total_macs, p.grid)).grid if fits else None
+""",
+    ("03_patch_inference", "run_patch"): """
+def run_patch(graph, split_op, tile, camera):
+    stage = graph.ops[:split_op + 1]
+    r0, r1, c0, c1 = patch.trace(graph, stage, stage[-1].output, tuple(tile))[graph.inputs[0]]
+    x = np.zeros(camera.shape, camera.dtype)
+    x[:, r0:r1, c0:c1] = camera.read(r0, r1, c0, c1)
+    y = int8ref.run(Graph(graph.name, graph.tensors, stage, graph.inputs, [stage[-1].output]), x)
+    return y[:, tile[0]:tile[1], tile[2]:tile[3]]
+""",
+    ("03_patch_inference", "redistribute_config"): """
+from mcunet_lite import redistribute
+def redistribute_config(cfg, split_block): return redistribute.redistribute(cfg, split_block)
 """,
 }
