@@ -298,8 +298,16 @@ def _redistribute_cases(rng: random.Random) -> Iterable[Case]:
 
 
 def _config_view(args: tuple, result: Any) -> Any:
-    """A returned (config, split_block) as plain data: per stage (width, depth, stride, [(kernel, expand)])."""
+    """A returned (config, split_block) as plain data: per stage (width, depth, stride, [(kernel, expand)]).
+    Only the zoo's own classes are read (this runs after the twin rule is off: an object of the
+    student's could compute its attributes then)."""
+    if type(result) not in (tuple, list) or len(result) != 2:
+        return f"returned a {type(result).__name__}, not (config, split_block)"
     cfg, split = result
+    if type(cfg) is not zoo.MBConvConfig or type(cfg.stages) is not list or \
+            any(type(s) is not zoo.Stage or type(s.blocks) is not list or any(type(b) is not zoo.Block for b in s.blocks)
+                for s in cfg.stages):
+        return f"returned a {type(cfg).__name__} that is not a zoo.MBConvConfig of zoo.Stage and zoo.Block"
     return [[s.width, s.depth, s.stride, [[b.kernel, b.expand] for b in s.blocks]] for s in cfg.stages], split
 
 
