@@ -35,13 +35,15 @@
 # %matplotlib inline
 import copy
 import dataclasses
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 from skimage import data
 
-from mcunet_lite import assets, floatref, int8ref, patch, quant, redistribute, viz, zoo
+import mcunet_lite
+from mcunet_lite import assets, floatref, int8ref, patch, quant, redistribute, tflite_io, viz, zoo
 from mcunet_lite.kit.scaffold import or_reference, visible_tests
 from mcunet_lite import profile as prof
 
@@ -492,6 +494,30 @@ float_patch, float_ref = patch.run_float(patch.plan(g, small_split, 3), x)[0], f
 print(f"float, 3x3 patches, {float_ref.shape} map: equal to layer by layer within 1e-5: "
       f"{np.allclose(float_patch, float_ref, rtol=1e-5, atol=1e-5)}")
 
+# %% [markdown]
+# The course machines also keep two int8 models made by TensorFlow for MLPerf Tiny
+# (`../shared/models`, as in Lab 02), padded TFLite's way (`(0, 1, 0, 1)` on their stride-2
+# convs). Your executor runs the start of each (up to the fourth op after which the graph can be
+# split: three residual blocks of ResNet-8, four convs of the VWW model) patch by patch, on a
+# random int8 image; your clone has no `../shared`, and the cell says so.
+
+# %%
+MODELS = Path(mcunet_lite.__file__).resolve().parents[2] / "shared" / "models"
+mlperf = sorted(MODELS.glob("mlperf-*.tflite")) if MODELS.is_dir() else []
+if not mlperf:
+    print(f"no real models at {MODELS} (only the course machines have ../shared/models)")
+for path in mlperf:
+    g = tflite_io.read(path)
+    split = patch.candidate_splits(g)[3]
+    image = np.random.default_rng(0).integers(-128, 128, g.shape(g.inputs[0])).astype(np.int8)
+    whole = int8ref.tensors(g, image)[g.ops[split].output]
+    pieces = np.zeros_like(whole)
+    for r0, r1, c0, c1 in patch.tiles(*whole.shape[1:3], 3):
+        pieces[:, r0:r1, c0:c1] = or_reference(run_patch)(g, split, (r0, r1, c0, c1), Camera(image))
+    print(f"{path.name:40s} ops 0..{split} {sorted({op.kind for op in g.ops[:split + 1]})}, "
+          f"3x3 patches of {whole.shape}: identical {np.array_equal(pieces, whole)}")
+
+# %% [markdown]
 # ## 7. Receptive-field redistribution (2 points)
 #
 # The halo grows with the receptive field of the patch stage: 27 pixels in MobileNetV2's. MCUNetV2
@@ -615,6 +641,7 @@ for name, cfg, split_block in (("vww-classifier", vww_cfg, 4), ("vww-classifier-
     print(f"{name:18s} patch-based MACs {figures['patch-based MACs']:>7s} ({figures['total MAC overhead']} over "
           f"layer by layer), receptive field {figures['receptive field (px)']} px: {accuracy}")
 
+# %% [markdown]
 # ## What MCUNet does next
 #
 # Memory now depends on choices: width, resolution, kernel sizes, expansion ratios, where to split
