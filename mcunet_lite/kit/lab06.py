@@ -2,19 +2,15 @@
 process from the run's seed, and the library's answers they are compared with."""
 from __future__ import annotations
 
-import os
 import random
 import re
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Iterable
 
+import numpy as np
 
-from .. import codegen, deploy, schedule, zoo
-from .. import fixedpoint as fp
+from .. import codegen, deploy, patch, schedule, zoo
+from ..ir import Graph, Quant
+from . import mcu_harness
 from .exercise import LIB, Case, Exercise
 from .compare import Property, as_pair
 from .inputs import schedule_graphs
@@ -29,27 +25,9 @@ def _random_sections(rng: random.Random) -> dict[str, int]:
     return {k: v for k, v in sizes.items() if v or rng.random() < 0.5}
 
 
-MBQM_PROTOTYPE = "int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift)"
-_MBQM_HARNESS = r"""#include <stdint.h>
-#include <stdio.h>
-int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift);
-int main(void) {
-    long long x, m0, shift;
-    while (scanf("%lld %lld %lld", &x, &m0, &shift) == 3) {
-        printf("%lld\n", (long long)mcu_mbqm(x, (int32_t)m0, (int32_t)shift));
-        fflush(stdout); /* a crash or a sanitizer report then names its case */
-    }
-    return 0;
-}
-"""
-
-C_TWINS = ("mcu_srdhm", "mcu_rdbpot", "mcu_mbqm")  # the library's C that mbqm_c asks for
-
-
 def memory_map_reference(sections: dict[str, int], stack_bytes: int) -> tuple[int, int]:
     """(Flash, SRAM) as `deploy` reports them: its Build's figures of these sections, plus the stack."""
-    b = SimpleNamespace(sections=sections)
-    return deploy.Build.flash_bytes.fget(b), deploy.Build.static_sram_bytes.fget(b) + stack_bytes
+    return deploy.flash_bytes(sections), deploy.static_sram_bytes(sections) + stack_bytes
 
 
 def _memory_map_cases(rng: random.Random) -> Iterable[Case]:
@@ -68,62 +46,80 @@ def _scratch_cases(rng: random.Random) -> Iterable[Case]:
         yield f"{label}, <its {len(plan.pairs)} in-place pairs>", (plan.graph, plan.pairs), expected
 
 
-class CError(Exception):
-    """A student's C that does not compile, crashes, hangs or has undefined behaviour."""
+DW_PROTOTYPE = ("void mcu_depthwise_inplace(const mcu_conv_t *p, const mcu_geom_t *g, const int8_t *x, int8_t *y, "
+                "int8_t *scratch)")
+BUDGET = 14.0  # instructions per MAC, the mean over the graded layers (the solution: about 11; kernels.c: about 21)
 
 
-def mbqm_in_c(source: str, cases: list[tuple[int, int, int]], timeout: float = 10) -> list[int]:
-    """Compile `source` (a self-contained definition of `mcu_mbqm`, only <stdint.h> included) into a
-    small test harness with gcc, AddressSanitizer and UBSan, and return mcu_mbqm(x, m0, shift) for
-    every case; CError says in a few lines why that was not possible."""
-    if shutil.which("gcc") is None:
-        raise CError("no C compiler: install gcc (`apt-get install gcc`)")
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        (d / "mine.c").write_text(f'#include <stdint.h>\n{MBQM_PROTOTYPE};\n#line 1 "your C"\n{source}\n')
-        (d / "harness.c").write_text(_MBQM_HARNESS)
-        r = subprocess.run(["gcc", "-std=c99", "-O1", "-g", *deploy.SANITIZE, "mine.c", "harness.c", "-lm", "-o", "t"],
-                           cwd=d, capture_output=True, text=True)
-        if r.returncode:
-            missing = sorted(set(re.findall(r"undefined reference to `(\w+)'", r.stderr)))
-            if missing:
-                raise CError(f"it does not link: {', '.join(missing)} is not defined (the harness compiles your "
-                             "source alone, with only <stdint.h>: define every helper you call)")
-            errors = [ln for ln in r.stderr.splitlines() if "error" in ln] or r.stderr.splitlines()
-            raise CError("it does not compile: " + " | ".join(errors[:4]).replace(str(d) + "/", ""))
-        try:
-            r = subprocess.run([str(d / "t")], input="".join(f"{x} {m} {s}\n" for x, m, s in cases), cwd=d,
-                               capture_output=True, text=True, timeout=timeout,
-                               env={**os.environ, "ASAN_OPTIONS": "detect_leaks=0"})
-        except subprocess.TimeoutExpired as e:
-            done = len((e.stdout or b"").splitlines())
-            raise CError(f"mcu_mbqm{cases[min(done, len(cases) - 1)]} did not return within {timeout} s "
-                         "(an infinite loop?)") from None
-    out = r.stdout.splitlines()
-    if r.returncode or len(out) != len(cases):
-        why = next((ln.split("runtime error: ", 1)[1] for ln in r.stderr.splitlines() if "runtime error: " in ln),
-                   None) or next((ln for ln in r.stderr.splitlines() if "ERROR:" in ln), f"exit code {r.returncode}")
-        raise CError(f"mcu_mbqm{cases[min(len(out), len(cases) - 1)]} stopped the program: {why}"
-                     + (" (undefined behaviour in C)" if "runtime error" in r.stderr else ""))
-    return [int(v) for v in out]
+def _per_tensor(rng: random.Random, lo: float, hi: float) -> Quant:
+    return Quant(np.array([rng.uniform(lo, hi)], np.float32), np.array([rng.randint(-40, 40)], np.int64))
 
 
-def _mbqm_vectors(rng: random.Random) -> list[tuple[int, int, int]]:
-    """Inputs of MultiplyByQuantizedMultiplier as kernels meet them: multipliers from
-    QuantizeMultiplier of real scales 2^-24 .. 2^6, x in int32 so that x * 2^shift stays in int32;
-    results exactly on both roundings' halves (M0 = 2^30); the int32 extremes; M0 = 0."""
-    cases = []
-    for _ in range(3000):
-        m0, shift = (int(v) for v in fp.quantize_multiplier(2 ** rng.uniform(-24, 6)))
-        bits = rng.randint(0, 31 - max(shift, 0))
-        cases.append((rng.randint(-(1 << bits), (1 << bits) - 1), m0, shift))
-    for shift in range(-14, 3):
-        for x in [*range(-9, 10), *(rng.randrange(-(1 << 28), 1 << 28) | 1 for _ in range(6))]:
-            cases.append((x, 1 << 30, shift))
-    for m0 in (fp.INT32_MAX, 1 << 30, rng.randrange(1 << 30, 1 << 31), 0):
-        cases += [(x, m0, s) for x in (fp.INT32_MIN, fp.INT32_MAX, -1, 0, 1) for s in (0, -1, -31)]
-    rng.shuffle(cases)
-    return cases
+def _quantize(g: Graph, rng: random.Random) -> Graph:
+    """Give float graph `g` int8 weights, per-channel weight scales, folded-ready int32 biases and
+    per-tensor activation scales and zero points drawn from `rng` (as a converter would, without data)."""
+    nr = np.random.default_rng(rng.randrange(1 << 31))
+    x = g.tensors[g.inputs[0]]
+    x.dtype, x.quant = "int8", _per_tensor(rng, 0.005, 0.05)
+    for op in g.ops:
+        xin, y = g.tensors[op.inputs[0]], g.tensors[op.output]
+        y.dtype, y.quant = "int8", _per_tensor(rng, 0.02, 0.2)
+        w, b = g.tensors[op.inputs[1]], g.tensors[op.inputs[2]]
+        w.dtype, b.dtype = "int8", "int32"
+        w.data = nr.integers(-127, 128, w.shape).astype(np.int8)
+        s_w = nr.uniform(0.002, 0.03, w.shape[0]).astype(np.float32)
+        w.quant = Quant(s_w, np.zeros(len(s_w), np.int64), 0)
+        b.data = nr.integers(-5000, 5000, b.shape).astype(np.int32)
+        b.quant = Quant((xin.quant.scale[0] * s_w).astype(np.float32), np.zeros(len(s_w), np.int64), 0)
+    return g
+
+
+def mbconv_graph(rng: random.Random, kernel: int, stride: int, pads: tuple[int, int, int, int] | None = None,
+                 act: str | None = "relu6") -> Graph:
+    """An int8 inverted bottleneck (MobileNetV2's block, MCUNet's search unit): pointwise expand,
+    depthwise `kernel` x `kernel` at `stride` (run in place: its input dies there), pointwise project;
+    sizes, channel counts (odd ones too), zero points and multipliers drawn from `rng`."""
+    g = Graph(f"mbconv-k{kernel}-s{stride}")
+    h, w = rng.randint(kernel, 18), rng.randint(kernel, 18)
+    x = g.add_input("input", (1, h, w, rng.randint(2, 8)), "int8")
+    c = rng.randint(3, 24)
+    e = g.conv2d(x, c, 1, act="relu6", name="expand")
+    d = g.conv2d(e, c, kernel, stride, groups=c, act=act, name="dw", pads=pads)
+    g.outputs.append(g.conv2d(d, rng.randint(2, 12), 1, name="project"))
+    return _quantize(g, rng)
+
+
+def patch_graph(rng: random.Random) -> tuple[str, Graph, Any]:
+    """A first stage run patch by patch (MCUNetV2): a stride-2 conv, an in-place 3x3 depthwise conv,
+    a pointwise conv and a stride-2 depthwise conv that writes its patch into the stage output (rows
+    a whole tensor width apart), then a pointwise conv; with a label and its patch plan (2x2 or 3x3 patches)."""
+    g = Graph("patch-stage")
+    side = rng.choice([16, 20, 24])
+    x = g.add_input("input", (1, side, side, 3), "int8")
+    c1, c2 = rng.randint(4, 12), rng.randint(6, 20)
+    a = g.conv2d(x, c1, 3, 2, act="relu6", name="first", pads=(0, 1, 0, 1))
+    b = g.conv2d(a, c1, 3, 1, groups=c1, act="relu6", name="dw1")
+    d = g.conv2d(g.conv2d(b, c2, 1, name="pw"), c2, 3, 2, groups=c2, act="relu", name="dw2", pads=(0, 1, 0, 1))
+    g.outputs.append(g.conv2d(d, rng.randint(2, 8), 1, name="project"))
+    _quantize(g, rng)
+    grid = rng.choice([2, 3])
+    return f"3x3 in {grid}x{grid} patches", g, patch.plan(g, 3, grid)
+
+
+Layer = tuple[str, Graph, Any, np.ndarray]  # (what it is, the graph, its patch plan or None, inputs)
+
+
+def depthwise_layers(rng: random.Random) -> list[Layer]:
+    """The graded layers: 3x3 at stride 1 and 2 (symmetric or TensorFlow's SAME padding), a 5x5 or 7x7,
+    and a patch-based stage, each with two random int8 inputs."""
+    s2_pads = rng.choice([(1, 1, 1, 1), (0, 1, 0, 1)])
+    k = rng.choice([5, 7])
+    graphs = [("3x3 stride 1", mbconv_graph(rng, 3, 1), None),
+              (f"3x3 stride 2, pads {s2_pads}", mbconv_graph(rng, 3, 2, s2_pads, rng.choice([None, "relu"])), None),
+              (f"{k}x{k} stride {(s := rng.choice([1, 2]))}", mbconv_graph(rng, k, s, act=rng.choice([None, "relu6"])),
+               None),
+              patch_graph(rng)]
+    return [(label, g, pp, mcu_harness.random_inputs(g, 2, rng.randrange(1 << 31))) for label, g, pp in graphs]
 
 
 class _CSource:
@@ -137,80 +133,67 @@ class _CSource:
         return f"<your C source, {n} line{'s' if n != 1 else ''}>"
 
 
-def _c_tokens(source: str) -> str:
-    """C source without comments and whitespace: what a copy keeps however it is reformatted."""
-    source = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)
-    return re.sub(r"\s+", "", source)
-
-
-def _copied_c(source: str) -> str | None:
-    """The name of a library C function (C_TWINS) whose body `source` holds, if any: the twin rule
-    for an exercise whose answer is C text rather than a call."""
-    library = (codegen.CSRC / "kernels.c").read_text()
-    mine = _c_tokens(source)
-    for name in C_TWINS:
-        body = re.search(r"\b" + name + r"\([^)]*\)\s*(\{.*?\n\})", library, flags=re.S)
-        if body and _c_tokens(body.group(1)) in mine:
-            return name
-    return None
-
-
-class _BitExactInC(Property):
-    """What `mbqm_c` must return: C whose mcu_mbqm gives TFLite's MultiplyByQuantizedMultiplier on
-    every case, compiled with sanitizers; the first reason it does not shows in the feedback."""
-
-    def __init__(self, cases: list[tuple[int, int, int]]) -> None:
-        self.cases, self.why = cases, ""
-        x, m0, shift = zip(*cases)
-        self.expected = [int(v) for v in fp.multiply_by_quantized_multiplier(x, m0, shift)]
-
-    def problem(self, got: Any) -> str:
-        if not isinstance(got, _CSource) or not isinstance(got.source, str):
-            return "mbqm_c() must return the C source as a string"
-        copied = _copied_c(got.source)
-        if copied:
-            return f"it holds the library's {copied} (mcunet_lite/csrc/kernels.c): write your own"
-        try:
-            results = mbqm_in_c(got.source, self.cases)
-        except CError as e:
-            return str(e)
-        for case, mine, ref in zip(self.cases, results, self.expected):
-            if mine != ref:
-                return f"mcu_mbqm{case} returned {mine}, TFLite's MultiplyByQuantizedMultiplier gives {ref}"
-        return ""
-
-    def describe(self) -> str:
-        return f"bit-exact results on {len(self.cases)} cases"
-
-
-def _mbqm_c_cases(rng: random.Random) -> Iterable[Case]:
-    yield "", (), _BitExactInC(_mbqm_vectors(rng))
-
-
 def _as_c_source(v: Any) -> Any:
     return _CSource(v)
 
+
+class _ExactAndFast(Property):
+    """What `depthwise_c` must return: C whose mcu_depthwise_inplace gives int8ref's outputs bit for
+    bit on every graded layer of the emulated STM32F746, within BUDGET instructions per MAC on the
+    mean of the layers (a mean of ratios, so that a 7x7 layer's many MACs do not hide a slow 3x3)."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers, self.why = layers, ""
+
+    def problem(self, got: Any) -> str:
+        if not isinstance(got, _CSource) or not isinstance(got.source, str):
+            return "depthwise_c() must return the C source as a string"
+        refused = mcu_harness.refusal(got.source)
+        if refused:
+            return refused
+        per_mac = []
+        for label, g, pp, xs in self.layers:
+            try:
+                r = mcu_harness.run_kernel(got.source, g, pp, xs)
+            except mcu_harness.CError as e:
+                return f"{label}: {e}"
+            if not r.outputs_match:
+                return f"{label}, {g.name} ({' -> '.join(op.name for op in g.ops)}): {r.first_difference}"
+            per_mac.append(r.per_mac)
+        mean = sum(per_mac) / len(per_mac)
+        if mean > BUDGET:
+            return (f"bit-exact on all {len(self.layers)} layers, but {mean:.2f} instructions per MAC on average "
+                    f"({', '.join(f'{v:.1f}' for v in per_mac)}), over the budget of {BUDGET}")
+        return ""
+
+    def describe(self) -> str:
+        return (f"bit-exact outputs on {len(self.layers)} random layers "
+                f"({'; '.join(label for label, *_ in self.layers)}) within {BUDGET} instructions per MAC on average")
+
+
+def _depthwise_cases(rng: random.Random) -> Iterable[Case]:
+    yield "", (), _ExactAndFast(depthwise_layers(rng))
+
+
+def reference_c() -> str:
+    """The kit's portable in-place depthwise kernel (kernels.c) as a self-contained definition of
+    mcu_depthwise_inplace: exact, but over the budget (what the lab falls back to while the exercise is a stub)."""
+    source = (codegen.CSRC / "kernels.c").read_text()
+    parts = [re.search(rf"^static \w+ {f}\(.*?\n}}\n", source, re.S | re.M).group(0) for f in ("clamp", "requant")]
+    start = source.index("/* Channel c of an h x w region")
+    body = source[start:source.index("void mcu_conv2d(", start)]
+    return "#include <string.h>\n" + "".join(parts) + body.replace("mcu_depthwise_inplace_ref", "mcu_depthwise_inplace")
 
 
 def _scratch_bytes(graph, pairs) -> int:
     return max((schedule.kernel_scratch_bytes(graph, i, pairs) for i in range(len(graph.ops))), default=0)
 
 
-def _mbqm_c() -> str:
-    """The kit's own C `mcu_mbqm`, with its two helpers as static functions: self-contained, so that it
-    links alone (the graded harness) and beside the kernels (a deploy override)."""
-    source = (codegen.CSRC / "kernels.c").read_text()
-    parts = [re.search(rf"int64_t {f}\(.*?\n}}\n", source, re.S).group(0) for f in ("mcu_srdhm", "mcu_rdbpot", "mcu_mbqm")]
-    c = "\n".join(["static " + parts[0], "static " + parts[1], parts[2]])
-    for old, new in (("mcu_srdhm", "ref_srdhm"), ("mcu_rdbpot", "ref_rdbpot"), ("MCU_INT32", "INT32")):
-        c = c.replace(old, new)
-    return "#include <stdint.h>\n" + c
-
-
 LAB = "06_deploy"
 EXERCISES: list[Exercise] = [
     Exercise("memory_map", "memory_map", 2, _memory_map_cases, as_pair,
-             (LIB + "deploy.Build.flash_bytes", LIB + "deploy.Build.static_sram_bytes"), reference=memory_map_reference),
-    Exercise("scratch_bytes", "scratch_bytes", 3, _scratch_cases, int, (LIB + "schedule.kernel_scratch_bytes",), reference=_scratch_bytes),
-    Exercise("mbqm_c", "mbqm_c", 5, _mbqm_c_cases, _as_c_source, reference=_mbqm_c),
+             (LIB + "deploy.Build.flash_bytes", LIB + "deploy.Build.static_sram_bytes", LIB + "deploy.flash_bytes",
+              LIB + "deploy.static_sram_bytes"), reference=memory_map_reference),
+    Exercise("scratch_bytes", "scratch_bytes", 2, _scratch_cases, int, (LIB + "schedule.kernel_scratch_bytes",), reference=_scratch_bytes),
+    Exercise("depthwise_c", "depthwise_c", 6, _depthwise_cases, _as_c_source, reference=reference_c),
 ]
