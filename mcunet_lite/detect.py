@@ -15,8 +15,6 @@ code. Anchors come from k-means over the training boxes with an IoU distance (YO
 from __future__ import annotations
 
 import math
-import sys
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -338,14 +336,12 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
         weight_decay: float = 1e-4, warmup: int = 100, seed: int = 0, progress: bool = True,
         device: str = "cpu", checkpoint: str | Path | None = None, resume: bool = False) -> list[dict]:
     """Train in place (moved to `device`, see `train.pick_device`) with AdamW, `warmup` steps of
-    linear warm-up then a cosine schedule, and random horizontal flips; one record (loss parts,
-    seconds) per epoch. With `checkpoint`, the weights and training state are saved after every
-    epoch; with `resume` too, an interrupted run continues from there exactly (see `train.fit`)."""
+    linear warm-up then a cosine schedule, random horizontal flips and the detection `loss`; one
+    record (loss parts, seconds) per epoch. Checkpoints and exact resume as `train.run_epochs`."""
     import torch
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
-    from .train import cosine_schedule, pick_device, restore, save_checkpoint, seed_everything, training_state
+    from .train import cosine_schedule, pick_device, run_epochs, seed_everything
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
     dev = pick_device(device)
@@ -356,33 +352,21 @@ def fit(model, cfg: DetectorConfig, train_ds: BoxSet, epochs: int = 10, batch_si
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = cosine_schedule(opt, epochs * len(loader), warmup)
     flips = torch.Generator().manual_seed(seed + 1)
+
+    def step(batch, epoch: int) -> dict[str, float]:
+        x, boxes, labels = batch
+        x, boxes = _flip(x, boxes, cfg.resolution, torch.rand(len(x), generator=flips) < 0.5)
+        total, parts = loss(model(x.to(dev).contiguous(memory_format=torch.channels_last)), boxes, labels, cfg)
+        total.backward()
+        return {**{f"loss_{k}": v * len(x) for k, v in parts.items()}, "n": len(x)}
+
+    def summarise(epoch: int, sums: dict[str, float], seconds: float) -> dict:
+        parts = {k: v / sums["n"] for k, v in sums.items() if k != "n"}
+        return {"epoch": epoch + 1, **parts, "seconds": seconds, "loss": sum(parts.values())}
+
     run = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "n_train": len(train_ds)}
-    history = []
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        history = restore(checkpoint, model, opt, sched, [order, flips], run)
-    for epoch in range(len(history), epochs):
-        t0, sums, n = time.perf_counter(), {}, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for x, boxes, labels in bar:
-            x, boxes = _flip(x, boxes, cfg.resolution, torch.rand(len(x), generator=flips) < 0.5)
-            total, parts = loss(model(x.to(dev).contiguous(memory_format=torch.channels_last)), boxes, labels, cfg)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            sched.step()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v * len(x)
-            n += len(x)
-            bar.set_postfix(loss=f"{sum(sums.values()) / n:.3f}")
-        rec = {"epoch": epoch + 1, **{f"loss_{k}": v / n for k, v in sums.items()},
-               "seconds": time.perf_counter() - t0}
-        rec["loss"] = sum(rec[f"loss_{k}"] for k in sums)
-        history.append(rec)
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.3f} ({rec['seconds']:.1f} s)",
-                       file=sys.stderr)
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, {}, history, training_state(run, opt, sched, [order, flips]))
+    history = run_epochs(model, loader, opt, sched, epochs, step, summarise, run, [order, flips], checkpoint,
+                         resume, progress=progress)
     model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
 

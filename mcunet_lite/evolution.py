@@ -12,10 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
-from . import patch
 from . import search_space as ss
 from .errors import UserError
 from .zoo import Block, MBConvConfig
@@ -46,15 +45,7 @@ class Candidate:
 
 def evaluate_cost(c: Candidate) -> ss.Cost:
     """SRAM (layer by layer, or with the genome's patch plan), Flash and MACs of a candidate."""
-    base = ss.cost(c.cfg)
-    if c.patch is None:
-        return base
-    g = c.cfg.graph()
-    split = patch.split_after_block(g, c.patch[0])
-    _, h, w, _ = g.shape(g.ops[split].output)
-    if c.patch[1] > min(h, w):  # a grid finer than the stage output: runs layer by layer
-        return base
-    return replace(base, sram=patch.peak_bytes(g, split, c.patch[1]), patch=c.patch)
+    return ss.cost(c.cfg, patch_plan=c.patch)
 
 
 def fits(c: Candidate, limits: Limits) -> bool:

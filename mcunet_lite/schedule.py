@@ -1,4 +1,4 @@
-"""TinyEngine-style memory scheduling: lifetimes, in-place ops, arena planning, overlap checking.
+"""TinyEngine-style memory scheduling: execution order, arena planning, overlap checking.
 
 On a microcontroller every activation lives in one static arena; the scheduler picks an execution
 order, decides which ops may write over their input (MCUNet section 3.2: in-place depthwise

@@ -50,17 +50,32 @@ class Cost:
     patch: tuple[int, int] | None = None  # (split block, grid) when patch-based inference is cheaper
 
 
-def cost(cfg: MBConvConfig, patch_based: bool = False) -> Cost:
+def cost(cfg: MBConvConfig, patch_based: bool = False, patch_plan: tuple[int, int] | None = None) -> Cost:
     """Peak SRAM (scheduler lower bound, which the best allocator reaches on these chains), Flash
     (int8 weights, int32 biases) and MACs; with `patch_based`, SRAM is the best of a few
-    (split, grid) choices of MCUNetV2's patch-based inference."""
+    (split, grid) choices of MCUNetV2's patch-based inference; with `patch_plan` (split block,
+    grid), that one's (layer by layer when the grid is finer than the stage output)."""
     g = cfg.graph()
     nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)
     macs = sum(op_macs(g, op) for op in g.ops)
     live = live_bytes(g, nbytes=nbytes)
-    sram, choice = _best_patch(g, live, nbytes) if patch_based else (max(live), None)
+    if patch_plan is not None:
+        sram, choice = _patch_peak(g, live, nbytes, *patch_plan)
+    else:
+        sram, choice = _best_patch(g, live, nbytes) if patch_based else (max(live), None)
     return Cost(sram, flash, macs, choice)
+
+
+def _patch_peak(g: Graph, live: list[int], nbytes: dict[str, int], block: int, grid: int):
+    """(peak SRAM, (block, grid)) of one patch plan, or the layer-by-layer peak and None when the
+    grid is finer than the stage output."""
+    split = patch.split_after_block(g, block)
+    _, h, w, _ = g.shape(g.ops[split].output)
+    if grid > min(h, w):
+        return max(live), None
+    _, stage_peak = next(patch.stage_peaks(g, split, [grid], nbytes))
+    return max(stage_peak(), patch.rest_bound(live, split)), (block, grid)
 
 
 def _best_patch(g: Graph, live: list[int], nbytes: dict[str, int]) -> tuple[int, tuple[int, int] | None]:

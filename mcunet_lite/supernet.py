@@ -13,8 +13,6 @@ copies its weights into a plain zoo model for fine-tuning, quantization and depl
 from __future__ import annotations
 
 import random
-import sys
-import time
 from pathlib import Path
 from typing import Iterable
 
@@ -24,8 +22,7 @@ import torch.nn.functional as F
 
 from . import search_space as ss
 from .errors import UserError
-from .train import (device_of, shard_loader, cosine_schedule, distributed, pick_device, restore, save_checkpoint,
-                    seed_everything, training_state)
+from .train import cosine_schedule, device_of, distributed, pick_device, run_epochs, seed_everything, shard_loader
 from .zoo import Block, MBConvConfig, Stage
 
 
@@ -218,7 +215,6 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
     subnet must share them. Runs unchanged under torchrun: gradients are averaged across
     processes (DDP) once per step. With `checkpoint`, rank 0 saves the weights and training state
     after every epoch; with `resume` too, an interrupted run continues from there exactly."""
-    from tqdm.auto import tqdm
     dev = pick_device(device)
     rank, world = distributed()
     seed_everything(seed)
@@ -228,38 +224,31 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-5)
     steps = epochs * len(loader)
     sched = cosine_schedule(opt, steps, warmup=steps // 10)
-    rng, history = random.Random(seed), []
-    run = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "n_random": n_random,
-           "largest_epochs": largest_epochs, "world": world}
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        history = restore(checkpoint, net, opt, sched, [rng], run)
-    for epoch in range(len(history), epochs):
-        loader.sampler.set_epoch(epoch)
-        t0 = time.perf_counter()
-        total, n = 0.0, 0
-        for x, y in tqdm(loader, desc=f"supernet epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0,
-                         leave=False):
-            x, y = x.to(dev), y.to(dev)
-            opt.zero_grad(set_to_none=True)
-            subnets = [net.space] if epoch < largest_epochs else sandwich(rng, net.space, n_random)
-            for i, cfg in enumerate(subnets):
-                net.set_active(cfg)
-                if world > 1 and i < len(subnets) - 1:
-                    with model.no_sync():
-                        loss = F.cross_entropy(model(x), y)
-                        loss.backward()
-                else:
+    rng = random.Random(seed)
+
+    def step(batch, epoch: int) -> dict[str, float]:
+        x, y = (v.to(dev) for v in batch)
+        subnets = [net.space] if epoch < largest_epochs else sandwich(rng, net.space, n_random)
+        total = 0.0
+        for i, cfg in enumerate(subnets):
+            net.set_active(cfg)
+            if world > 1 and i < len(subnets) - 1:
+                with model.no_sync():
                     loss = F.cross_entropy(model(x), y)
                     loss.backward()
-                total, n = total + loss.item() * len(y), n + len(y)
-            opt.step()
-            sched.step()
-        history.append({"epoch": epoch + 1, "loss": total / max(n, 1), "seconds": time.perf_counter() - t0})
-        if progress and rank == 0:
-            tqdm.write(f"supernet epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.3f} "
-                       f"({history[-1]['seconds']:.0f} s)", file=sys.stderr)
-        if checkpoint is not None and rank == 0:
-            save_checkpoint(checkpoint, net, {}, history, training_state(run, opt, sched, [rng]))
+            else:
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+            total += loss.item() * len(y)
+        return {"loss": total, "n": len(y) * len(subnets)}
+
+    def summarise(epoch: int, sums: dict[str, float], seconds: float) -> dict:
+        return {"epoch": epoch + 1, "loss": sums.get("loss", 0.0) / max(sums.get("n", 0), 1), "seconds": seconds}
+
+    run = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "n_random": n_random,
+           "largest_epochs": largest_epochs, "world": world}
+    history = run_epochs(net, loader, opt, sched, epochs, step, summarise, run, [rng], checkpoint, resume,
+                         progress=progress, rank=rank, desc="supernet epoch")
     net.set_active(net.space)  # stays on `device`: the search's recalibrations run there too
     return history
 

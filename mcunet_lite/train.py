@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -108,19 +108,58 @@ def cosine_schedule(opt: torch.optim.Optimizer, steps: int, warmup: int = 0) -> 
         opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
 
 
+def run_epochs(model, loader, opt, sched, epochs: int, step: Callable[[Any, int], dict[str, float]],
+               summarise: Callable[[int, dict[str, float], float], dict], run: dict[str, Any], generators: list,
+               checkpoint: str | Path | None = None, resume: bool = False, meta: dict[str, Any] | None = None,
+               progress: bool = True, rank: int = 0, desc: str = "epoch") -> list[dict]:
+    """The training loop every trainer shares (`fit`, `detect.fit`, `supernet.train`); what varies
+    is one step and the epoch's record.
+
+    `step(batch, epoch)` computes the loss and calls `backward()` (zeroed before, stepped after by this
+    loop), returning sums over the batch that include "n", the samples it counted; the bar shows
+    each sum / n. `summarise(epoch, sums, seconds)` makes the epoch's record. With `checkpoint`,
+    rank 0 saves the weights, `meta`, the history and the `training_state` (optimizer, schedule
+    and `generators`, the random streams of data order and augmentation) after every epoch; with
+    `resume` too, a run interrupted after epoch k continues at epoch k + 1 and ends with the same
+    weights as an uninterrupted run (`restore` refuses a checkpoint of another `run`)."""
+    history: list[dict] = []
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        history = restore(checkpoint, model, opt, sched, generators, run)
+    for epoch in range(len(history), epochs):
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        model.train()
+        t0, sums = time.perf_counter(), {}
+        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
+        for batch in bar:
+            opt.zero_grad(set_to_none=True)
+            for k, v in step(batch, epoch).items():
+                sums[k] = sums.get(k, 0.0) + v
+            opt.step()
+            sched.step()
+            bar.set_postfix({k: f"{v / sums['n']:.3f}" for k, v in sums.items() if k != "n"})
+        rec = summarise(epoch, sums, time.perf_counter() - t0)
+        history.append(rec)
+        if progress and rank == 0:
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in rec.items()
+                              if isinstance(v, float) and k != "seconds")
+            tqdm.write(f"{desc} {epoch + 1}/{epochs}: {shown} ({rec['seconds']:.1f} s)", file=sys.stderr)
+        if checkpoint is not None and rank == 0:
+            save_checkpoint(checkpoint, model, meta or {}, history, training_state(run, opt, sched, generators))
+    return history
+
+
 def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr: float = 3e-3,
         weight_decay: float = 1e-4, seed: int = 0, checkpoint: str | Path | None = None,
         meta: dict[str, Any] | None = None, progress: bool = True, device: str = "cpu",
         resume: bool = False) -> list[dict[str, float]]:
-    """Train `model` in place on `device` (it returns to the CPU at the end) with AdamW, a cosine
-    schedule and random horizontal flips.
+    """Train classifier `model` in place on `device` (it returns to the CPU at the end) with AdamW,
+    a cosine schedule, random horizontal flips and cross-entropy (`run_epochs`: checkpoints after
+    every epoch, exact resume).
 
     Returns one record per epoch (train loss and accuracy, validation accuracy, seconds, samples
-    seen by all processes). With `checkpoint`, rank 0 saves the model, `meta`, the history and the
-    training state (optimizer, schedule, flip generator) after every epoch; with `resume` too, a
-    run interrupted after epoch k continues from that checkpoint at epoch k + 1 and ends with the
-    same weights as an uninterrupted run. Channels-last memory layout is used because it trains
-    the depthwise convolutions of MobileNets about 1.7x faster on CPU.
+    seen by all processes). Channels-last memory layout is used because it trains the depthwise
+    convolutions of MobileNets about 1.7x faster on CPU.
     """
     if epochs < 1 or batch_size < 1:
         raise UserError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
@@ -133,44 +172,31 @@ def fit(model, train_ds, val_ds=None, epochs: int = 5, batch_size: int = 32, lr:
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = cosine_schedule(opt, epochs * len(loader))
     flips = torch.Generator().manual_seed(seed * 1000 + rank)
-    history: list[dict[str, float]] = []
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        history = restore(checkpoint, model, opt, sched, [flips], {"epochs": epochs, "seed": seed, "world": world})
-    for epoch in range(len(history), epochs):
-        loader.sampler.set_epoch(epoch)
-        net.train()
-        t0, tot_loss, correct, n = time.perf_counter(), 0.0, 0.0, 0.0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress or rank != 0, leave=False)
-        for x, y in bar:
-            flip = (torch.rand(len(x), generator=flips) < 0.5).to(dev)
-            x, y = x.to(dev), y.to(dev)
-            x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
-            out = net(x)
-            loss = F.cross_entropy(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot_loss += loss.item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            n += len(y)
-            bar.set_postfix(loss=f"{tot_loss / n:.3f}", acc=f"{correct / n:.3f}")
-        tot_loss, correct, n = _all_sum([tot_loss, correct, n])
+
+    def step(batch, epoch: int) -> dict[str, float]:
+        x, y = batch
+        flip = (torch.rand(len(x), generator=flips) < 0.5).to(dev)
+        x, y = x.to(dev), y.to(dev)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(memory_format=torch.channels_last)
+        out = net(x)
+        loss = F.cross_entropy(out, y)
+        loss.backward()
+        return {"loss": loss.item() * len(y), "accuracy": (out.argmax(1) == y).sum().item(), "n": len(y)}
+
+    def summarise(epoch: int, sums: dict[str, float], seconds: float) -> dict:
+        tot_loss, correct, n = _all_sum([sums["loss"], sums["accuracy"], sums["n"]])
         if world > 1:  # BatchNorm statistics: rank 0's everywhere, so evaluation and checkpoints agree
             for b in model.buffers():
                 dist.broadcast(b, 0)
         rec = {"epoch": epoch + 1, "train_loss": tot_loss / n, "train_accuracy": correct / n, "samples": int(n),
-               "seconds": time.perf_counter() - t0, "world_size": world}
+               "seconds": seconds, "world_size": world}
         if val_ds is not None:
             rec["val_accuracy"] = evaluate(model, val_ds)["accuracy"]
-        history.append(rec)
-        if progress and rank == 0:
-            tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.3f}, train acc "
-                       f"{rec['train_accuracy']:.3f}" + (f", val acc {rec['val_accuracy']:.3f}" if val_ds else "")
-                       + f" ({rec['seconds']:.1f} s)", file=sys.stderr)
-        if checkpoint is not None and rank == 0:
-            state = training_state({"epochs": epochs, "seed": seed, "world": world}, opt, sched, [flips])
-            save_checkpoint(checkpoint, model, meta or {}, history, state)
+        return rec
+
+    history = run_epochs(model, loader, opt, sched, epochs, step, summarise,
+                         {"epochs": epochs, "seed": seed, "world": world}, [flips], checkpoint, resume, meta,
+                         progress, rank)
     model.cpu()  # back where export, quantization and the int8 tools read the weights
     return history
 

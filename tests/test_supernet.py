@@ -160,7 +160,7 @@ def test_supernet_training_resumes_exactly(tmp_path, monkeypatch):
     whole = fresh()
     full = sn.train(whole, ds, epochs=3, batch_size=16, largest_epochs=1, progress=False, checkpoint=tmp_path / "a.pt")
     kill_after_first_checkpoint(monkeypatch, lambda: sn.train(fresh(), ds, epochs=3, batch_size=16, largest_epochs=1,
-                                                              progress=False, checkpoint=tmp_path / "b.pt"), sn)
+                                                              progress=False, checkpoint=tmp_path / "b.pt"))
     resumed = fresh()
     hist = sn.train(resumed, ds, epochs=3, batch_size=16, largest_epochs=1, progress=False,
                     checkpoint=tmp_path / "b.pt", resume=True)
