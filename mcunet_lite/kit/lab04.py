@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 
 from .. import search_space
+from ..errors import UserError
 from .exercise import LIB, Case, Exercise
 
 def _random_costs(rng: random.Random, n: int) -> list[search_space.Cost]:
@@ -39,32 +40,40 @@ def _fit_stats_cases(rng: random.Random) -> Iterable[Case]:
         (costs, 256 * 1024, 1024 * 1024), fit_stats_reference(costs, 256 * 1024, 1024 * 1024)
 
 
-def _random_spaces(rng: random.Random, n: int) -> list[search_space.SpaceStats]:
-    """A grid of spaces, each `n` samples with a random number of fitting subnets of random MACs."""
-    spaces = []
-    for w in rng.sample(search_space.WIDTHS, 4):
-        for r in rng.sample(search_space.RESOLUTIONS, 4):
-            fit = rng.choice([0, 0, rng.randint(1, n), rng.randint(1, n // 4), n])
-            spaces.append(search_space.SpaceStats(w, r, n, [rng.randrange(1, 10 ** 8) for _ in range(fit)]))
-    return spaces
+def optimise_space_reference(sram: int, flash: int, widths: tuple, resolutions: tuple, n: int, min_fit: float,
+                             min_count: int, seed: int = 0) -> tuple:
+    """`search_space.optimise`'s choice, (width, resolution) or None when no space is usable, and
+    every space's (width, resolution, fit fraction, mean MACs of the fitting subnets), grid order."""
+    try:
+        choice = search_space.optimise(sram, flash, widths, resolutions, n, min_fit=min_fit, seed=seed,
+                                       min_count=min_count)
+        spaces, best = choice.spaces, (choice.best.width, choice.best.resolution)
+    except UserError:  # no usable space: the statistics are still every space's
+        spaces = [search_space.evaluate_space(w, r, sram, flash, n, seed=seed) for w in widths for r in resolutions]
+        best = None
+    return _as_optimised((best, [(s.width, s.resolution, s.fit_fraction, s.mean_macs) for s in spaces]))
 
 
-def choose_space_reference(spaces: list[search_space.SpaceStats], min_fit: float):
-    """`search_space.optimise`'s rule: the largest mean MACs of fitting subnets among the spaces
-    where at least `min_fit` of the samples fit; None when there is none."""
-    usable = [s for s in spaces if s.fit_fraction >= min_fit]
-    return None if not usable else (lambda b: (b.width, b.resolution))(max(usable, key=lambda s: s.mean_macs))
-
-
-def _choose_space_cases(rng: random.Random) -> Iterable[Case]:
-    for i in range(10):
-        spaces = _random_spaces(rng, 20)
-        min_fit = rng.choice([0.05, 0.1, 0.25]) if i % 3 else rng.choice([s.fit_fraction for s in spaces
-                                                                           if 0 < s.fit_fraction < 1] or [0.5])
-        yield (f"<{len(spaces)} spaces of 20 samples>, min_fit={min_fit}", (spaces, min_fit),
-               choose_space_reference(spaces, min_fit))
-    spaces = [search_space.SpaceStats(0.5, 96, 20, [1000]), search_space.SpaceStats(0.3, 64, 20, [])]
-    yield "<2 spaces, 1 of 20 subnets fits in one, none in the other>, min_fit=0.1", (spaces, 0.1), None
+def _optimise_cases(rng: random.Random) -> Iterable[Case]:
+    """Small grids with fresh seeds; budgets equal to a sampled subnet's cost (the inclusive rule
+    matters), and minima set just above the fit count of the space with the most mean MACs (the
+    minimum rule matters), or loose."""
+    for i in range(8):
+        widths = tuple(sorted(rng.sample(search_space.WIDTHS, rng.choice([2, 3]))))
+        resolutions = tuple(sorted(rng.sample(search_space.RESOLUTIONS[1:8], 2)))
+        n, seed = rng.randint(8, 24), rng.randrange(1 << 16)
+        costs = [c for w in widths for r in resolutions for c in search_space.space_costs(w, r, n, False, seed)]
+        flash = rng.choice([1 << 30, sorted(c.flash for c in costs)[len(costs) // 2]])
+        sram = rng.choice([c.sram for c in costs if c.flash <= flash])
+        stats = [search_space.evaluate_space(w, r, sram, flash, n, seed=seed) for w in widths for r in resolutions]
+        top = len(max(stats, key=lambda s: s.mean_macs).fitting_macs)
+        min_fit, min_count = (0.05, 1) if i % 4 == 3 else (0.0, top + 1) if i % 2 else ((top + 1) / n, 1)
+        args = (sram, flash, widths, resolutions, n, min_fit, min_count, seed)
+        yield (f"sram={sram}, flash={flash}, widths={widths}, resolutions={resolutions}, n={n}, min_fit={min_fit}, "
+               f"min_count={min_count}, seed={seed}", args, optimise_space_reference(*args))
+    args = (8 * 1024, 1 << 30, (0.5,), (96, 128), 10, 0.05, 1, rng.randrange(1 << 16))
+    yield f"sram=8192 (nothing fits), flash={1 << 30}, widths=(0.5,), resolutions=(96, 128), n=10, min_fit=0.05, " \
+        f"min_count=1, seed={args[-1]}", args, optimise_space_reference(*args)
 
 
 def largest_resolution_for_reference(width: float, sram: int, flash: int) -> int | None:
@@ -94,16 +103,25 @@ def _as_space(v: Any) -> Any:
     return None if v is None else (round(float(v[0]), 6), int(v[1]))
 
 
+def _as_optimised(v: Any) -> Any:
+    """(chosen space or None, [(width, resolution, fit fraction, mean MACs), ...]) in plain numbers."""
+    best, table = v
+    return _as_space(best), [(*_as_space(row[:2]), *_as_stats(row[2:])) for row in table]
+
+
 def _as_resolution(v: Any) -> Any:
     return None if v is None else int(v)
 
 
 LAB = "04_search_space"
 EXERCISES: list[Exercise] = [
-    Exercise("fit_stats", "fit_stats", 3, _fit_stats_cases, _as_stats,
+    Exercise("fit_stats", "fit_stats", 2, _fit_stats_cases, _as_stats,
              (LIB + "search_space.SpaceStats.fit_fraction", LIB + "search_space.SpaceStats.mean_macs",
               LIB + "search_space.evaluate_space"), reference=fit_stats_reference),
-    Exercise("choose_space", "choose_space", 3, _choose_space_cases, _as_space, (LIB + "search_space.optimise",), reference=choose_space_reference),
-    Exercise("largest_resolution_for", "largest_resolution_for", 4, _largest_resolution_cases, _as_resolution,
+    Exercise("optimise_space", "optimise_space", 6, _optimise_cases, _as_optimised,
+             (LIB + "search_space.optimise", LIB + "search_space.evaluate_space", LIB + "search_space.space_costs.__wrapped__",
+              LIB + "search_space.SpaceStats.fit_fraction", LIB + "search_space.SpaceStats.mean_macs"),
+             reference=optimise_space_reference),
+    Exercise("largest_resolution_for", "largest_resolution_for", 2, _largest_resolution_cases, _as_resolution,
              (LIB + "search_space.optimise", LIB + "search_space.evaluate_space"), reference=largest_resolution_for_reference),
 ]

@@ -13,13 +13,38 @@ def fit_stats(costs, sram, flash):
             ("c.sram <= sram and c.flash <= flash", "c.sram < sram and c.flash < flash"),
         "ignores Flash": ("c.sram <= sram and c.flash <= flash", "c.sram <= sram"),
     },
-    ("04_search_space", "choose_space"): {
-        "the space where the most subnets fit":
-            ("best = max(usable, key=lambda s: s.mean_macs)", "best = max(usable, key=lambda s: s.fit_fraction)"),
-        "ignores min_fit": ("usable = [s for s in spaces if s.fit_fraction >= min_fit]", "usable = list(spaces)"),
-        "needs strictly more than min_fit": ("s.fit_fraction >= min_fit", "s.fit_fraction > min_fit"),
-        "mean MACs over all samples (fitting or not)":
-            ("key=lambda s: s.mean_macs", "key=lambda s: s.mean_macs * s.fit_fraction"),
+    ("04_search_space", "optimise_space"): {
+        "too few samples: at most 10 per space, whatever n":
+            ("for _ in range(n)]", "for _ in range(min(n, 10))]"),
+        "no minimum count of fitting subnets": (" and round(fraction * n) >= min_count", ""),
+        "no minimum fraction of fitting subnets": ("fraction >= min_fit and ", ""),
+        "mean MACs over all sampled subnets, not the fitting ones":
+            ("table.append((width, resolution, fraction, mean))",
+             "mean *= fraction\n            table.append((width, resolution, fraction, mean))"),
+        "a subnet exactly at the budget does not fit":
+            ("fit_stats(costs, sram, flash)", "fit_stats(costs, sram - 1, flash - 1)"),
+        "one generator for the whole grid, seeded once": """
+def optimise_space(sram, flash, widths, resolutions, n, min_fit, min_count, seed=0):
+    table, best, best_mean, rng = [], None, 0.0, random.Random(seed)
+    for width in widths:
+        for resolution in resolutions:
+            fraction, mean = fit_stats([ss.cost(ss.sample(rng, width, resolution)) for _ in range(n)], sram, flash)
+            table.append((width, resolution, fraction, mean))
+            if fraction >= min_fit and round(fraction * n) >= min_count and (best is None or mean > best_mean):
+                best, best_mean = (width, resolution), mean
+    return best, table
+""",
+        "the space where the most subnets fit (most MACs on a tie)": """
+def optimise_space(sram, flash, widths, resolutions, n, min_fit, min_count, seed=0):
+    table = []
+    for width in widths:
+        for resolution in resolutions:
+            rng = random.Random(f"{seed}/{width}/{resolution}")
+            table.append((width, resolution, *fit_stats([ss.cost(ss.sample(rng, width, resolution)) for _ in range(n)],
+                                                        sram, flash)))
+    usable = [row for row in table if row[2] >= min_fit and round(row[2] * n) >= min_count]
+    return (max(usable, key=lambda row: (row[2], row[3]))[:2] if usable else None), table
+""",
     },
     ("04_search_space", "largest_resolution_for"): {
         "the largest subnet must fit": ("c = ss.cost(smallest(width, r))", "c = ss.cost(largest(width, r))"),
@@ -34,7 +59,15 @@ def fit_stats(costs, sram, flash):
     s = ss.SpaceStats(0.0, 0, len(costs), [c.macs for c in costs if c.sram <= sram and c.flash <= flash])
     return s.fit_fraction, s.mean_macs
 """,
-    ("04_search_space", "choose_space"): "choose_space = lab04.choose_space_reference",
+    ("04_search_space", "optimise_space"): """
+def optimise_space(sram, flash, widths, resolutions, n, min_fit, min_count, seed=0):
+    try:
+        c = ss.optimise(sram, flash, widths, resolutions, n, min_fit=min_fit, seed=seed, min_count=min_count)
+        return (c.best.width, c.best.resolution), [(s.width, s.resolution, s.fit_fraction, s.mean_macs) for s in c.spaces]
+    except Exception:
+        return None, [(w, r, *(lambda s: (s.fit_fraction, s.mean_macs))(ss.evaluate_space(w, r, sram, flash, n, seed=seed)))
+                      for w in widths for r in resolutions]
+""",
     ("04_search_space", "largest_resolution_for"): """
 def largest_resolution_for(width, sram, flash): return lab04.largest_resolution_for_reference(width, sram, flash)
 """,
