@@ -3,18 +3,17 @@ process from the run's seed, and the library's answers they are compared with.""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any, Iterable
 
 import numpy as np
 
-from .exercise import LIB, Case, Exercise
+from .. import patch, schedule, zoo
+from ..errors import UserError
+from ..ir import Graph
 from .compare import Close, Floats
-from .inputs import np_rng
-
-def _shown(b: np.ndarray) -> str:
-    """Boxes in feedback: the numbers when there are few, else how many."""
-    return str(np.round(b, 3).tolist()) if len(b) <= 3 else f"<{len(b)} random boxes>"
-
+from .exercise import LIB, Case, Exercise
+from .inputs import np_rng, random_mbconv
 
 def _random_boxes(nrng: np.random.Generator, n: int, grid: bool = False, empty: float = 0.0) -> np.ndarray:
     """`n` xyxy boxes: float corners in [0, 100] and sides up to 40, or (`grid`) small integer
@@ -25,64 +24,6 @@ def _random_boxes(nrng: np.random.Generator, n: int, grid: bool = False, empty: 
         xy, wh = nrng.uniform(0, 100, (n, 2)), nrng.uniform(0.5, 40, (n, 2))
     wh = np.where(nrng.random((n, 1)) < empty, wh * (nrng.random((n, 2)) < 0.5), wh)
     return np.concatenate([xy, xy + wh], 1).astype(np.float64)
-
-
-def _clustered_boxes(nrng: np.random.Generator, n: int) -> np.ndarray:
-    """`n` boxes jittered around a few objects, as a detector's raw output overlaps (what NMS is for)."""
-    objects = _random_boxes(nrng, int(nrng.integers(1, 5)))
-    b = objects[nrng.integers(0, len(objects), n)]
-    return b + nrng.normal(0, 1, (n, 4)) * np.c_[b[:, 2:] - b[:, :2], b[:, 2:] - b[:, :2]] * 0.12
-
-
-def _iou_cases(rng: random.Random) -> Iterable[Case]:
-    from .. import boxes
-    nrng = np_rng(rng)
-    sets = [(_random_boxes(nrng, rng.randint(1, 12)), _random_boxes(nrng, rng.randint(1, 12))) for _ in range(5)]
-    sets += [(_random_boxes(nrng, rng.randint(2, 12), grid=True), _random_boxes(nrng, rng.randint(2, 12), grid=True))
-             for _ in range(4)]
-    sets += [(_random_boxes(nrng, 8, grid=True, empty=0.5), _random_boxes(nrng, 6, grid=True, empty=0.5)),
-             (np.array([[2.0, 2, 2, 5], [1, 1, 1, 1]]), np.array([[2.0, 2, 2, 5], [1, 1, 1, 1], [0, 0, 4, 4]])),
-             (np.zeros((0, 4)), _random_boxes(nrng, 3)), (_random_boxes(nrng, 2), np.zeros((0, 4)))]
-    for a, b in sets:
-        yield f"{_shown(a)}, {_shown(b)}", (a.copy(), b.copy()), Close(boxes.iou(a, b))
-
-
-def _nms_cases(rng: random.Random) -> Iterable[Case]:
-    from .. import boxes
-    nrng = np_rng(rng)
-    for i in range(12):
-        n = rng.randint(1, 25)
-        b = _random_boxes(nrng, n, grid=True) if i % 4 == 3 else _clustered_boxes(nrng, n)
-        s = nrng.integers(1, 6, n) / 5 if i % 3 == 0 else nrng.random(n)    # some with ties in score
-        thr = 0.5 if i % 4 == 3 else rng.choice([0.3, 0.45, 0.5, 0.7])     # grid boxes: IoU exactly 0.5 occurs
-        yield f"{_shown(b)}, <{n} scores>, iou_threshold={thr}", (b.copy(), s.copy(), thr), \
-            [int(k) for k in boxes.nms(b, s, None, thr)]
-    same = np.tile([[0.0, 0, 10, 10]], (3, 1))
-    yield f"{same.tolist()}, [0.5, 0.5, 0.5], iou_threshold=0.5", (same, np.full(3, 0.5), 0.5), [0]
-    yield "<0 boxes>, <0 scores>, iou_threshold=0.5", (np.zeros((0, 4)), np.zeros(0), 0.5), []
-
-
-def _as_indices(v: Any) -> Any:
-    return [int(i) for i in np.asarray(v).reshape(-1)]
-
-
-def _pr_curve(hits: np.ndarray, npos: int) -> tuple[np.ndarray, np.ndarray]:
-    """Running recall and precision of detections in score order (`hits`: true positive or not)."""
-    tp = np.cumsum(hits, dtype=np.float64)
-    return tp / npos, tp / np.arange(1, len(hits) + 1)
-
-
-def _average_precision_cases(rng: random.Random) -> Iterable[Case]:
-    from .. import boxes
-    nrng = np_rng(rng)
-    for i in range(12):
-        npos, n = rng.randint(1, 10), rng.randint(1, 16)
-        hits = nrng.random(n) < rng.uniform(0.2, 0.9)
-        hits[np.cumsum(hits) > npos] = False                 # at most npos true positives
-        r, p = _pr_curve(hits, npos)
-        yield f"recall={np.round(r, 4).tolist()}, precision={np.round(p, 4).tolist()}", (r.copy(), p.copy()), \
-            Close(boxes.average_precision(r, p))
-    yield "recall=[], precision=[]", (np.zeros(0), np.zeros(0)), Close(0.0)
 
 
 def ap50_reference(dets: list, truths: list) -> float:
@@ -136,16 +77,100 @@ def _ap50_cases(rng: random.Random) -> Iterable[Case]:
 
 
 
-def _nms(boxes, scores, iou_threshold: float) -> list[int]:
-    from .. import boxes as lib
-    return [int(k) for k in lib.nms(boxes, scores, None, iou_threshold)]
+# ------------------------------------------------------------------ the detector's deployment plan
+def patch_cost_reference(g: Graph, split_op: int, grid: int) -> tuple[int, int]:
+    """`patch.plan`'s (peak SRAM bytes, total MACs) of uniform patches up to `split_op` on a grid."""
+    p = patch.plan(g, split_op, grid)
+    return p.peak_sram_bytes, p.total_macs
+
+
+def plan_deployment_reference(g: Graph, budget: int, grids: tuple[int, ...]) -> tuple[int, int] | None:
+    """`patch.auto_plan`'s (split op, grid): the fewest MACs among the plans within `budget`; None if none fits."""
+    try:
+        p = patch.auto_plan(g, budget, grids)
+    except UserError:
+        return None
+    return p.split_op, p.grid
+
+
+def largest_resolutions_reference(graphs: dict[int, Graph], budget: int,
+                                  grids: tuple[int, ...]) -> tuple[int | None, int | None]:
+    """The largest resolution whose graph fits `budget` layer by layer (the allocator's arena), and
+    patch by patch (some split and grid fits); None where none does."""
+    layer = [r for r, g in graphs.items() if schedule.plan(g).arena_bytes <= budget]
+    patched = [r for r, g in graphs.items() if plan_deployment_reference(g, budget, grids) is not None]
+    return max(layer, default=None), max(patched, default=None)
+
+
+def _detector_graph(resolution: int, width: float = 0.35) -> Graph:
+    from .. import detect
+    cfg = detect.config("mbv2", width, resolution)
+    return detect.graph(detect.module(cfg), cfg)
+
+
+def _planning_graph(rng: random.Random) -> tuple[str, Graph]:
+    """A detector at a small input, a MobileNetV2 or a random MBConv net: graphs with a patch stage."""
+    kind = rng.choice(["detector", "mobilenet_v2", "mbconv"])
+    if kind == "detector":
+        r = rng.choice([64, 96])
+        return f"<detector graph at {r} px>", _detector_graph(r)
+    if kind == "mobilenet_v2":
+        w, r = rng.choice([0.35, 0.5]), rng.choice([64, 96])
+        return f"<mobilenet_v2 w{w} graph at {r} px>", zoo.mobilenet_v2(w, r, 2).graph()
+    cfg = random_mbconv(rng)
+    return f"<random MBConv graph at {cfg.resolution} px>", cfg.graph()
+
+
+def _patch_cost_cases(rng: random.Random) -> Iterable[Case]:
+    for _ in range(10):
+        name, g = _planning_graph(rng)
+        split = rng.choice(patch.candidate_splits(g))
+        grid = rng.randint(1, min(6, *g.shape(g.ops[split].output)[1:3]))
+        yield f"{name}, split_op={split}, grid={grid}", (g, split, grid), patch_cost_reference(g, split, grid)
+
+
+def _plan_deployment_cases(rng: random.Random) -> Iterable[Case]:
+    """Budgets at a plan's exact peak (inclusive), between peaks, and below every plan."""
+    for i in range(3):
+        name, g = _planning_graph(rng)
+        grids = tuple(sorted(rng.sample(range(2, 6), 2)))
+        peaks = sorted({patch.plan(g, s, n).peak_sram_bytes for s in patch.candidate_splits(g) for n in grids
+                        if n <= min(g.shape(g.ops[s].output)[1:3])})
+        budgets = (rng.choice(peaks), rng.choice(peaks) + rng.randrange(1, 4096)) if i < 2 else (peaks[0] - 1,)
+        for budget in budgets:
+            yield f"{name}, budget={budget}, grids={grids}", (g, budget, grids), \
+                plan_deployment_reference(g, budget, grids)
+
+
+def _largest_resolutions_cases(rng: random.Random) -> Iterable[Case]:
+    """A random MBConv net at three resolutions; budgets at a layer-by-layer arena or a patch-based
+    peak of one of them (inclusive), so the answers fall inside the list."""
+    for i in range(3):
+        cfg = random_mbconv(rng)
+        start = rng.choice([32, 40, 48])
+        graphs = {r: replace(cfg, resolution=r).graph() for r in range(start, start + 3 * 16, 16)}
+        grids = (2, 3)
+        g = graphs[rng.choice(list(graphs)[1:])]
+        budget = schedule.plan(g).arena_bytes if i % 2 else min(
+            patch.plan(g, s, n).peak_sram_bytes for s in patch.candidate_splits(g) for n in grids
+            if n <= min(g.shape(g.ops[s].output)[1:3]))
+        yield f"<random MBConv graphs at {list(graphs)} px>, budget={budget}, grids={grids}", (graphs, budget, grids), \
+            largest_resolutions_reference(graphs, budget, grids)
+
+
+def _as_ints(v: Any) -> Any:
+    return None if v is None else tuple(None if x is None else int(x) for x in v)
 
 
 LAB = "07_detection"
+PLAN_TWINS = (LIB + "patch.plan", LIB + "patch.auto_plan", LIB + "patch.peak_bytes", LIB + "patch.stage_peaks",
+              LIB + "search_space.cost")
 EXERCISES: list[Exercise] = [
-    Exercise("iou", "iou", 2, _iou_cases, Floats, (LIB + "boxes.iou",)),
-    Exercise("nms", "nms", 3, _nms_cases, _as_indices, (LIB + "boxes.nms",), reference=_nms),
-    Exercise("average_precision", "average_precision", 2, _average_precision_cases, Floats,
-             (LIB + "boxes.average_precision",)),
-    Exercise("ap50", "ap50", 3, _ap50_cases, Floats, (LIB + "boxes.class_ap", LIB + "boxes.evaluate"), reference=ap50_reference),
+    Exercise("ap50", "ap50", 2, _ap50_cases, Floats, (LIB + "boxes.class_ap", LIB + "boxes.evaluate",
+                                                      LIB + "boxes.average_precision"), reference=ap50_reference),
+    Exercise("patch_cost", "patch_cost", 4, _patch_cost_cases, _as_ints, PLAN_TWINS, reference=patch_cost_reference),
+    Exercise("plan_deployment", "plan_deployment", 2, _plan_deployment_cases, _as_ints, PLAN_TWINS,
+             reference=plan_deployment_reference),
+    Exercise("largest_resolutions", "largest_resolutions", 2, _largest_resolutions_cases, _as_ints, PLAN_TWINS,
+             reference=largest_resolutions_reference),
 ]

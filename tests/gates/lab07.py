@@ -3,67 +3,12 @@ points) and, for each exercise, a wrapper around the library's twin in the thinn
 a right answer that must score 0)."""
 
 WRONG = {
-    ("07_detection", "iou"): {
-        "union without subtracting the intersection":
-            ("area_a[:, None] + area_b[None, :] - inter", "area_a[:, None] + area_b[None, :]"),
-        "no clip: boxes apart in x and y get a positive 'overlap'":
-            ("np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)", "np.prod(bottom_right - top_left, axis=-1)"),
-        "NaN where the union is empty": ("np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)",
-                                         "inter / union"),
-        "hard-coded visible example": """
-def iou(a, b):
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    if len(b) == 1 and b[0, 0] == 0.5:
-        return np.array([[1 / 3]])
-    if len(b) == 3:
-        return np.array([[1.0, 0.0, 0.25]])
-    return np.zeros((len(a), len(b)))
-""",
-    },
-    ("07_detection", "nms"): {
-        "suppresses at IoU equal to the threshold too": ("iou(boxes, boxes) > iou_threshold",
-                                                         "iou(boxes, boxes) >= iou_threshold"),
-        "ties in score: higher index first": ('np.argsort(-scores, kind="stable")', "np.argsort(scores)[::-1]"),
-        "dropped boxes still drop others":
-            ("            kept.append(int(i))\n            alive &= ~overlaps[i]",
-             "            kept.append(int(i))\n        alive &= ~overlaps[i]"),
-        "one pass: drops only what overlaps the best box": """
-def nms(boxes, scores, iou_threshold):
-    scores = np.asarray(scores, np.float64)
-    if not len(scores):
-        return []
-    order = np.argsort(-scores, kind="stable")
-    ov = iou(boxes, boxes)[order[0]]
-    return [int(order[0])] + [int(i) for i in order[1:] if ov[i] <= iou_threshold]
-""",
-        "hard-coded visible example": """
-def nms(boxes, scores, iou_threshold):
-    if not len(scores):
-        return []
-    return [0, 1, 2] if iou_threshold == 0.9 else [0, 2]
-""",
-    },
-    ("07_detection", "average_precision"): {
-        "no envelope (the precision at each step as it is)":
-            ("envelope = np.maximum.accumulate(p[::-1])[::-1]", "envelope = p"),
-        "VOC 2007's 11-point interpolation": """
-def average_precision(recall, precision):
-    r, p = np.asarray(recall), np.asarray(precision)
-    return float(np.mean([p[r >= t].max() if np.any(r >= t) else 0.0 for t in np.linspace(0, 1, 11)]))
-""",
-        "the mean precision": """
-def average_precision(recall, precision):
-    return float(np.mean(precision)) if len(precision) else 0.0
-""",
-        "hard-coded visible example": """
-def average_precision(recall, precision):
-    if len(recall) == 3:
-        return 0.5 + 0.5 * 2 / 3
-    return 0.5 if len(recall) else 0.0
-""",
-    },
     ("07_detection", "ap50"): {
         "IoU exactly 0.5 counts as a match": ("overlap[j] > 0.5", "overlap[j] >= 0.5"),
+        "no envelope (the precision at each step as it is)":
+            ("envelope = np.maximum.accumulate(p[::-1])[::-1]", "envelope = p"),
+        "no start point at recall 0 (the first step's area is lost)":
+            ("r = np.concatenate([[0.0], tp / n_truth, [1.0]])", "r = np.concatenate([tp[:1] / n_truth, tp / n_truth, [1.0]])"),
         "duplicates count as true positives": ("hits.append(match and not matched[k][j])", "hits.append(match)"),
         "not sorted by score (image order)": ("    ranked.sort(key=lambda row: -row[0])\n", ""),
         "a duplicate takes the best box not matched yet": ("overlap = iou(box, gts[k])[0]",
@@ -80,11 +25,60 @@ def ap50(detections, truths):
     return 5 / 6 if boxes[1][0] == 80 else 0.5
 """,
     },
+    ("07_detection", "patch_cost"): {
+        "a grid that ignores the halo (MACs of the tiles alone)":
+            ("area(r[op.output]) for r in regions for op in stage)",
+             "area(tile) for tile in patch.tiles(*g.shape(op.output)[1:3], grid) for op in stage)"),
+        "per-patch peak instead of the whole plan's peak":
+            ("return max(stage_arena + nbytes[out], rest_arena),", "return stage_arena + nbytes[out],"),
+        "the stage-output buffer left out of the patch stage":
+            ("return max(stage_arena + nbytes[out], rest_arena),", "return max(stage_arena, rest_arena),"),
+        "border patches trimmed (clipped regions), not uniform": ("clip=False)", "clip=True)"),
+    },
+    ("07_detection", "plan_deployment"): {
+        "the plan with the smallest peak, not the fewest MACs": ("peak, macs = patch_cost(g, split, n)",
+                                                                "macs, _ = patch_cost(g, split, n)\n            peak = macs"),
+        "a plan exactly at the budget does not fit": ("if peak <= budget and", "if peak < budget and"),
+        "ties keep the last plan": ("macs < best_macs", "macs <= best_macs"),
+        "only the first split point": ("for split in patch.candidate_splits(g):", "for split in patch.candidate_splits(g)[:1]:"),
+    },
+    ("07_detection", "largest_resolutions"): {
+        "off by one resolution step: the first that does not fit": """
+def largest_resolutions(graphs, budget, grids):
+    def first_over(fits):
+        rs = list(graphs)
+        for i, r in enumerate(rs):
+            if not fits(graphs[r]):
+                return r if i else None
+        return rs[-1]
+    return (first_over(lambda g: schedule.plan(g).arena_bytes <= budget),
+            first_over(lambda g: plan_deployment(g, budget, grids) is not None))
+""",
+        "layer by layer at the budget does not fit": ("arena_bytes <= budget]", "arena_bytes < budget]"),
+        "patch-based answer from the layer-by-layer rule": (
+            "patched = [r for r, g in graphs.items() if plan_deployment(g, budget, grids) is not None]",
+            "patched = list(layer)"),
+        "the smallest fitting resolution": ("return max(layer, default=None), max(patched, default=None)",
+                                            "return min(layer, default=None), min(patched, default=None)"),
+    },
 }
 
 WRAPPERS = {
-    ("07_detection", "iou"): "iou = boxes.iou",
-    ("07_detection", "nms"): "def nms(b, s, thr): return [int(k) for k in boxes.nms(b, s, None, thr)]",
-    ("07_detection", "average_precision"): "average_precision = lambda r, p: boxes.average_precision(r, p)",
+    ("07_detection", "patch_cost"): """
+def patch_cost(g, split_op, grid):
+    p = patch.plan(g, split_op, grid)
+    return p.peak_sram_bytes, p.total_macs
+""",
+    ("07_detection", "plan_deployment"): """
+def plan_deployment(g, budget, grids):
+    try:
+        p = patch.auto_plan(g, budget, grids)
+    except Exception:
+        return None
+    return p.split_op, p.grid
+""",
+    ("07_detection", "largest_resolutions"): """
+def largest_resolutions(graphs, budget, grids): return lab07.largest_resolutions_reference(graphs, budget, grids)
+""",
     ("07_detection", "ap50"): "def ap50(detections, truths): return lab07.ap50_reference(detections, truths)",
 }
