@@ -454,16 +454,17 @@ void model_invoke(const void *input, model_mark_fn mark) {{
 """
 
 
-def emit(g: Graph, plan: schedule.Plan | None = None, patch_plan: PatchPlan | None = None,
-         name: str = "model", overrides: dict[str, str] | None = None) -> Project:
-    """C project running int8 graph `g`: layer by layer at `plan`'s offsets (planned here if not
-    given), or patch-based by `patch_plan` (its stage per patch, the rest layer by layer).
+def emit(g: Graph, plan: schedule.Plan | PatchPlan, name: str = "model",
+         overrides: dict[str, str] | None = None) -> Project:
+    """C project running int8 graph `g` by `plan`, made once by the caller and only read here: a
+    memory plan (`schedule.plan`: layer by layer at its offsets, checked first) or a patch plan
+    (`patch.plan`: its stage per patch, the rest layer by layer, at the plans it holds).
     `overrides` replaces kernel functions by other definitions (`override_kernels`)."""
     _check_graph(g)
     em = _Emitter(g)
     nbytes = activation_bytes(g)
+    patch_plan = plan if isinstance(plan, PatchPlan) else None
     if patch_plan is None:
-        plan = plan or schedule.plan(g)
         schedule.check(plan)
         _layer_body(em, plan, 0, "  ", "")
         arena, out_plan, graph = plan.arena_bytes, plan, plan.graph

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import boards, codegen, int8ref
+from . import boards, codegen, int8ref, schedule
 from .boards import Board
 from .codegen import Project
 from .errors import UserError
@@ -499,7 +499,7 @@ def deploy(g: Graph, board: str = "stm32f746", emulator: str = "qemu", inputs: n
     `emulator`, run it on `inputs` (default: `n_random` random inputs) and compare every output with
     `int8ref`. `notes` are passed on to the report; `overrides` replaces kernel functions
     (`codegen.override_kernels`)."""
-    p = codegen.emit(g, patch_plan=patch_plan, overrides=overrides)
+    p = codegen.emit(g, patch_plan or schedule.plan(g), overrides=overrides)
     xs = _random_inputs(p, n_random, seed) if inputs is None else np.asarray(inputs)
     expected = [int8ref.run_all(g, x[None]) for x in xs]
     bld = build(p, emulator, board, xs, out, dsp, sanitize, cache)

@@ -115,11 +115,11 @@ def test_pruned_channels_become_exact_constants():
 @needs_models
 def test_a_model_over_the_board_is_refused_before_linking():
     g = tflite_io.read(MODELS / "mcunet-person-det-int8.tflite")
-    p = codegen.emit(g)
+    p = codegen.emit(g, schedule.plan(g))
     with pytest.raises(UserError, match=r"does not fit the stm32f405: it needs \d+ B .* of SRAM .*--patch-grid"):
         deploy.check_budget(p, deploy.boards.get("stm32f405"))
     pp = patch.plan(g, 9, 4)
-    deploy.check_budget(codegen.emit(g, patch_plan=pp), deploy.boards.get("stm32f405"))  # fits patch by patch
+    deploy.check_budget(codegen.emit(g, pp), deploy.boards.get("stm32f405"))  # fits patch by patch
 
 
 @needs_models
@@ -142,10 +142,10 @@ def test_cli_deploy_on_the_host(tmp_path, capsys):
 def test_graphs_the_emitter_cannot_run_are_refused():
     from mcunet_lite import zoo
     with pytest.raises(UserError, match="has no weights .* quantize it first"):
-        codegen.emit(zoo.get("mbv1").graph())
+        codegen.emit(f := zoo.get("mbv1").graph(), schedule.plan(f))
     g = quantize_randomly(every_op())
     with pytest.raises(UserError, match="patch plan was made for another graph"):
-        codegen.emit(g, patch_plan=patch.plan(quantize_randomly(every_op()), 3, 2))
+        codegen.emit(g, patch.plan(quantize_randomly(every_op()), 3, 2))
 
 
 # MultiplyByQuantizedMultiplier written out independently of kernels.c (one expression per step)
@@ -163,7 +163,7 @@ int64_t mcu_mbqm(int64_t x, int32_t m0, int32_t shift) {
 @needs_gcc
 def test_one_kernel_function_can_be_replaced(tmp_path, objs):
     g = quantize_randomly(every_op(), seed=11)
-    p = codegen.emit(g, overrides={"mcu_mbqm": MBQM_C})
+    p = codegen.emit(g, schedule.plan(g), overrides={"mcu_mbqm": MBQM_C})
     assert "int64_t mcu_mbqm(" not in p.files["kernels.c"] and MBQM_C in p.files["user_mcu_mbqm.c"]
     r = deploy.deploy(g, "stm32f746", "host", out=tmp_path / "same", dsp=False, sanitize=True, cache=objs,
                       overrides={"mcu_mbqm": MBQM_C})
@@ -174,12 +174,12 @@ def test_one_kernel_function_can_be_replaced(tmp_path, objs):
     assert not r.outputs_match  # the replacement really runs: a rounding mistake changes the outputs
     for name in ("requant", "mcu_unknown", "mcu_mbqm(x"):  # static, absent, not a name
         with pytest.raises(UserError, match="kernels.h exports no such function"):
-            codegen.emit(g, overrides={name: MBQM_C})
+            codegen.emit(g, schedule.plan(g), overrides={name: MBQM_C})
 
 
 def stage_output_call(g, pp) -> tuple[str, int]:
     """The C call of the patch stage's last op and the project's scratch bytes."""
-    p = codegen.emit(g, patch_plan=pp)
+    p = codegen.emit(g, pp)
     lines = p.files["model.c"].splitlines()
     assert "@PLANE" not in p.files["model.c"]
     return lines[next(i for i, ln in enumerate(lines) if ln.strip().startswith(f"/* op {pp.split_op} ")) + 1], p.scratch_bytes

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from int8_graphs import every_op, quantize_randomly
-from mcunet_lite import boards, codegen, deploy, patch, tflite_io
+from mcunet_lite import boards, codegen, deploy, patch, schedule, tflite_io
 from mcunet_lite.errors import UserError
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
@@ -85,7 +85,7 @@ def test_tim2_and_the_plugin_count_the_same_instructions(tmp_path, objs):
     """The M4 build counts with TIM2 under -icount; replaying its counter reads from the QEMU
     plugin's counts at board_ticks() must give the same figures."""
     g = quantize_randomly(every_op(), seed=6)
-    p = codegen.emit(g)
+    p = codegen.emit(g, schedule.plan(g))
     bld = deploy.build(p, "qemu", "stm32f405", deploy._random_inputs(p, 2), tmp_path, cache=objs)
     tim2 = deploy.run(bld)
     plugin = deploy.run(replace(bld, board=replace(bld.board, ticks="mark")))
@@ -105,7 +105,7 @@ def test_memory_figures_come_from_the_elf(tmp_path, objs):
 
 def test_linker_overflow_is_reported_in_budget_words(tmp_path, objs):
     g = quantize_randomly(every_op(), seed=8)
-    p = codegen.emit(g)
+    p = codegen.emit(g, schedule.plan(g))
     need = p.arena_bytes + p.scratch_bytes + boards.MIN_STACK
     tight = replace(boards.get("stm32f405"), sram_bytes=need + 16)  # passes the estimate, not the linker
     with pytest.raises(UserError) as e:
@@ -133,7 +133,7 @@ def test_a_fault_exits_with_code_3(tmp_path):
 
 def test_renode_files_for_the_f746(tmp_path, objs):
     g = quantize_randomly(every_op(), seed=9)
-    p = codegen.emit(g)
+    p = codegen.emit(g, schedule.plan(g))
     xs = deploy._random_inputs(p, 1)
     bld = deploy.build(p, "renode", "stm32f746", xs, tmp_path, cache=objs)
     expected = [deploy.int8ref.run_all(g, x[None]) for x in xs]

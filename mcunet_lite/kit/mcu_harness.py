@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import codegen, deploy, int8ref
+from .. import codegen, deploy, int8ref, schedule
 from ..errors import UserError
 from ..ir import Graph
 
@@ -138,7 +138,7 @@ def run_kernel(source: str | None, g: Graph, patch_plan=None, inputs: np.ndarray
     with tempfile.TemporaryDirectory(prefix="mcu-kernel-") as tmp:
         out = Path(work) if work else Path(tmp)
         try:
-            p = codegen.emit(g, patch_plan=patch_plan, overrides=overrides)
+            p = codegen.emit(g, patch_plan or schedule.plan(g), overrides=overrides)
         except UserError as e:
             raise CError(str(e)) from None
         xs = random_inputs(g, 2) if inputs is None else np.asarray(inputs)
