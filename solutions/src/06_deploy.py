@@ -58,7 +58,6 @@ from mcunet_lite import boards, codegen, deploy, patch, quant, schedule, zoo
 from mcunet_lite.kit import checks, lab06, mcu_harness
 from mcunet_lite import profile as prof
 from mcunet_lite.errors import UserError
-from mcunet_lite.from_torch import from_torch
 from mcunet_lite.ir import Graph
 from mcunet_lite.kit.scaffold import or_reference, visible_tests
 
@@ -84,8 +83,7 @@ net = zoo.mobilenet_v2(0.35, 96, num_classes=2).module()
 with torch.no_grad():
     net.train()(torch.from_numpy(images).permute(0, 3, 1, 2))  # BatchNorm statistics of these scenes
 net.eval()
-q = quant.quantize(from_torch(net, 96, name="vww-mbv2"), images)
-q.meta["model"] = "mbv2-w0.35-r96"
+_, q = quant.from_module(net, 96, images, "vww-mbv2", input_quant=None, meta={"model": "mbv2-w0.35-r96"})
 x = quant.quantize_input(q, images[:2])  # two int8 camera frames for the board
 macs = sum(prof.op_macs(q, op) for op in q.ops)
 params = sum(t.size for t in q.tensors.values() if t.const and t.dtype == "int8")
@@ -103,7 +101,7 @@ print(f"{len(q.ops)} ops, {params / 1e3:.0f}k int8 weights, {macs / 1e6:.2f}M MA
 builds = tempfile.TemporaryDirectory(prefix="lab06-")  # removed when the kernel stops
 WORK = Path(builds.name)
 CACHE = WORK / "objs"  # compiled objects, reused by every build with the same flags
-project = codegen.emit(q)
+project = codegen.emit(q, schedule.plan(q))
 for name, text in project.files.items():
     print(f"{name:14s} {len(text.splitlines()):7d} lines {len(text) / KB:9.1f} kB")
 
@@ -675,14 +673,14 @@ for label, r in (("layer by layer", dsp), ("patch based", by_patch)):
 # %%
 # NBVAL_CHECK_OUTPUT
 images176 = quant.calibration_images("synthetic", 16, 176)
-q176 = quant.quantize(from_torch(net, 176, name="vww-mbv2-176"), images176)
-q176.meta["model"] = "mbv2-w0.35-r176"
+_, q176 = quant.from_module(net, 176, images176, "vww-mbv2-176", input_quant=None,
+                           meta={"model": "mbv2-w0.35-r176"})
 x176 = quant.quantize_input(q176, images176[:1])
 try:
     deploy.deploy(q176, "stm32f746", "qemu", inputs=x176, out=WORK / "176", cache=CACHE)
 except UserError as e:
     print("layer by layer:", e)
-layer176 = codegen.emit(q176)
+layer176 = codegen.emit(q176, schedule.plan(q176))
 pp176 = patch.plan(q176, patch.split_after_block(q176, 4), 3)
 by_patch176 = deploy.deploy(q176, "stm32f746", "qemu", inputs=x176, patch_plan=pp176, out=WORK / "patch176",
                             cache=CACHE)
