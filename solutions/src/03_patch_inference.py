@@ -642,6 +642,12 @@ for name, cfg, split_block in (("vww-classifier", vww_cfg, 4), ("vww-classifier-
           f"layer by layer), receptive field {figures['receptive field (px)']} px: {accuracy}")
 
 # %% [markdown]
+# On the same 2000 validation images the redistributed classifier is as accurate as the original,
+# within the noise of that many images (one standard error is about 0.6 points): 91.6% against
+# 91.7% in float, 92.0% against 91.6% in int8, one training seed each. It needs 11% fewer MACs
+# patch by patch (20.8M against 23.3M with 2x2 patches) and sees 19 instead of 27 pixels per
+# patch-stage output: MCUNetV2's claim, at the small scale of this course.
+#
 # ## What MCUNet does next
 #
 # Memory now depends on choices: width, resolution, kernel sizes, expansion ratios, where to split
