@@ -146,14 +146,13 @@ def _int8_net(rng: random.Random) -> tuple[str, Graph]:
     """A random MBConv net (3x3/5x5/7x7 depthwise, stride 1 and 2), MobileNetV2 or the MCUNet
     example, with random weights, quantized on random images (zero points away from 0)."""
     import torch
-    from ..from_torch import from_torch
     pick = rng.randrange(3)
     cfg = random_mbconv(rng) if pick == 0 else zoo.mobilenet_v2(0.35, rng.choice([48, 64])) if pick == 1 \
         else zoo.mcunet_example(0.35, rng.choice([48, 64]))
     cfg.num_classes = 2
     torch.manual_seed(rng.randrange(1 << 31))
     images = np_rng(rng).uniform(-0.5, 1.5, (4, cfg.resolution, cfg.resolution, 3)).astype(np.float32)
-    q = quant.quantize(from_torch(cfg.module().eval(), cfg.resolution), images)
+    _, q = quant.from_module(cfg.module(), cfg.resolution, images, input_quant=None)
     label = f"<int8 {cfg.model} ({[s.depth for s in cfg.stages]} blocks) at {cfg.resolution}px"
     return (label + ", TFLite SAME padding>", _same_padding(q)) if rng.random() < 0.5 else (label + ">", q)
 

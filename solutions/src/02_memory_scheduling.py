@@ -502,14 +502,12 @@ for name, g, head in models:
 # NBVAL_CHECK_OUTPUT
 import torch  # noqa: E402  (imported here: only this section needs it)
 
-from mcunet_lite.from_torch import from_torch  # noqa: E402
-
 torch.manual_seed(0)
 images = quant.calibration_images("synthetic", 16, 64)
 model = zoo.mobilenet_v2(0.35, 64, num_classes=2).module()
 with torch.no_grad():
     model.train()(torch.from_numpy(images).permute(0, 3, 1, 2))  # BatchNorm statistics of these images
-q = quant.quantize(from_torch(model.eval(), 64), images)
+_, q = quant.from_module(model, 64, images, input_quant=None)
 plan = schedule.plan(q)
 schedule.check(plan)
 x = quant.quantize_input(q, images[:1])

@@ -326,7 +326,6 @@ for mcu, (sram, _) in prof.MCU_BUDGETS.items():
 # %%
 import torch  # noqa: E402  (imported here: only this section needs these)
 
-from mcunet_lite.from_torch import from_torch  # noqa: E402
 from mcunet_lite.ir import Graph  # noqa: E402
 from mcunet_lite.kit.camera import Camera  # noqa: E402
 
@@ -335,10 +334,9 @@ images = quant.calibration_images("synthetic", 16, 96)
 model = zoo.mobilenet_v2(0.35, 96, num_classes=2).module()
 with torch.no_grad():
     model.train()(torch.from_numpy(images).permute(0, 3, 1, 2))  # BatchNorm statistics of these images
-small = from_torch(model.eval(), 96)
+small, q = quant.from_module(model, 96, images, input_quant=None)
 small_split = patch.split_after_block(small, 4)
 x = (astronaut(96)[None].astype(np.float32) - 128) / 128  # normalised as the kit trains
-q = quant.quantize(small, images)
 xq = quant.quantize_input(q, x)
 stage_out = q.ops[small_split].output
 layer_by_layer = int8ref.tensors(q, xq)[stage_out]
