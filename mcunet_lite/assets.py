@@ -65,8 +65,8 @@ RECIPES: dict[str, Recipe] = {
         "detect", "train", "--data", "synthetic-crowd", "--resolution", "256", "--epochs", "10",
         "--n-train", "4000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
     "supernet": Recipe("supernet", (
-        "nas", "train-supernet", "--width", "0.35", "--resolution", "80", "--epochs", "6", "--largest-epochs", "1",
-        "--n-train", "8000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
+        "nas", "train-supernet", "--width", "0.35", "--resolution", "80", "--epochs", "8", "--largest-epochs", "2",
+        "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
 }
 HEADLINE = {"classifier": "float_top1", "detector": "ap50", "supernet": "largest_top1"}
 
