@@ -101,10 +101,16 @@ class SearchResult:
 def search(space_width: float, resolution: int, limits: Limits, fitness: Callable[[Candidate], float],
            population: int = 100, parents: int = 20, mutations: int = 50, crossovers: int = 50,
            generations: int = 30, mutate_prob: float = 0.1, joint_patch: bool = False, num_classes: int = 2,
-           seed: int = 0, max_tries: int = 1000, progress: Callable[[int, Candidate], None] | None = None
-           ) -> SearchResult:
-    """Evolutionary search (defaults: MCUNet's 100 / 20 / 50 + 50 / 30) under `limits`."""
-    rng, cache = random.Random(seed), {}
+           seed: int = 0, max_tries: int = 1000, progress: Callable[[int, Candidate], None] | None = None,
+           rng: random.Random | None = None) -> SearchResult:
+    """Evolutionary search (defaults: MCUNet's 100 / 20 / 50 + 50 / 30) under `limits`, drawing
+    from `rng` when given, else from `random.Random(seed)`. Every draw, in order: the first
+    population, each subnet sampled until one fits; then per generation, after a stable sort by
+    decreasing fitness, `mutations` children (a parent by `rng.choice`, then `mutate`, again until
+    the child fits) and `crossovers` children (two parents by `rng.sample`, then `crossover`,
+    again until it fits). The parents survive; `history` holds the best fitness before each
+    generation and after the last."""
+    rng, cache = rng or random.Random(seed), {}
 
     def score(c: Candidate) -> Candidate:
         k = c.key()

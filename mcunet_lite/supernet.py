@@ -184,8 +184,12 @@ def extract(net: Supernet, cfg: MBConvConfig) -> nn.Module:
 @torch.no_grad()
 def recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 100) -> None:
     """Recompute every BatchNorm's running statistics for the active subnet from `images`: shared
-    statistics are wrong for any one subnet (OFA section 3.2)."""
+    statistics are wrong for any one subnet (OFA section 3.2). Each layer's statistics and batch
+    count are reset, then `images` run through in batches of `batch_size`, in training mode with
+    momentum None, so that the statistics are the exact average over the batches; momenta and the
+    training mode are restored afterwards."""
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -194,8 +198,8 @@ def recalibrate_bn(net: nn.Module, images: torch.Tensor, batch_size: int = 100) 
     dev = device_of(net)
     for i in range(0, len(images), batch_size):
         net(images[i:i + batch_size].to(dev))
-    for bn in bns:
-        bn.momentum = 0.1
+    for bn, momentum in zip(bns, momenta):
+        bn.momentum = momentum
     net.train(was)
 
 

@@ -166,3 +166,15 @@ def test_supernet_training_resumes_exactly(tmp_path, monkeypatch):
                     checkpoint=tmp_path / "b.pt", resume=True)
     assert [h["loss"] for h in hist] == [h["loss"] for h in full]
     assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_recalibration_restores_each_layers_momentum_and_the_mode():
+    net = sn.Supernet(0.2, 32)
+    net.set_active(sn.smallest(0.2, 32))
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for i, bn in enumerate(bns):
+        bn.momentum = 0.01 * (i % 3 + 1)
+    net.eval()
+    sn.recalibrate_bn(net, torch.randn(10, 3, 32, 32), batch_size=4)
+    assert [bn.momentum for bn in bns] == [0.01 * (i % 3 + 1) for i in range(len(bns))]
+    assert not net.training and int(bns[0].num_batches_tracked) == 3  # the stem's layer saw the 3 batches
