@@ -208,9 +208,13 @@ def _evolution_view(args: tuple, result: Any) -> dict:
 
 class _Evolved(Property):
     """What `evolution_search` must return: the library loop's final population (genomes and
-    fitness, best first) and history, given the same rng. The feedback first names what breaks
-    the algorithm (a subnet over the limits, a wrong number of generations or candidates, an
-    unsorted population), then where the draws part from the library's."""
+    fitness, best first) and history, given the same rng. Exact, not a property such as "every
+    subnet fits and the best is at least the library's": a search is random, so a property either
+    fails correct loops that drew unluckily or passes loops with an extra generation, parents
+    drawn once per child, or the worst kept; the same draws in the documented order make every
+    correct loop agree exactly. The feedback first names what breaks the algorithm (a subnet over
+    the limits, a wrong number of generations or candidates, an unsorted population), then where
+    the draws part from the library's."""
 
     def __init__(self, result) -> None:
         self.genomes = [_genome(c.cfg) for c in result.population]
