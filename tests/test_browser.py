@@ -35,7 +35,7 @@ def shots(tmp_path) -> Path:
 @pytest.fixture
 def jupyterlab(tmp_path):
     """`mcunet-lite lab` on a fresh student copy, without a browser; yields the URL it printed."""
-    from mcunet_lite.cli import free_port
+    from mcunet_lite.kit.jupyter import free_port
     proc = subprocess.Popen([sys.executable, "-m", "mcunet_lite.cli", "lab", "--dir", str(tmp_path / "my-labs"),
                              "--no-browser", "--port", str(free_port(8890))], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
