@@ -8,7 +8,10 @@ refused (`refusal`), so that the library's kernel pasted or wrapped scores 0.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -123,6 +126,15 @@ def random_inputs(g: Graph, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, (n, *shape[1:])).astype(np.int8)
 
 
+@functools.cache
+def _object_cache() -> Path:
+    """One object cache per process for the firmware builds (content-addressed by `deploy`: the
+    kit's kernels and board files compile once, a student's source and model.c each time)."""
+    path = Path(tempfile.mkdtemp(prefix="mcu-objs-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def run_kernel(source: str | None, g: Graph, patch_plan=None, inputs: np.ndarray | None = None,
                function: str = "mcu_depthwise_inplace", dsp: bool = False, timeout: float = 10,
                work: str | Path | None = None, twin_rule: bool = True, board: str = "stm32f746") -> KernelRun:
@@ -143,7 +155,7 @@ def run_kernel(source: str | None, g: Graph, patch_plan=None, inputs: np.ndarray
             raise CError(str(e)) from None
         xs = random_inputs(g, 2) if inputs is None else np.asarray(inputs)
         try:
-            bld = deploy.build(p, "qemu", board, xs, out / "fw", dsp=dsp, cache=out / "objs")
+            bld = deploy.build(p, "qemu", board, xs, out / "fw", dsp=dsp, cache=_object_cache())
         except (RuntimeError, UserError) as e:
             raise CError(_compile_error(e)) from None
         if source is not None and twin_rule and (name := _foreign_call(bld.dir / "obj" / f"user_{function}.o")):
