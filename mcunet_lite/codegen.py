@@ -22,9 +22,10 @@ from . import int8ref, schedule
 from .cwrite import Consts, c_comment, c_float, c_string
 from .errors import UserError
 from .ir import Graph, Op
-from .kernel_params import add_params, conv_constants, dsp_kernel, dsp_weights, mean_params, softmax_params, tensor_qparams
-from .patch import PatchPlan, Region, clipped
+from .kernel_params import (add_params, conv_constants, dsp_kernel, dsp_weights, mean_params, softmax_params,
+                            tensor_qparams)
 from .liveness import activation_bytes
+from .patch import PatchPlan, Region, clipped
 
 CSRC = Path(__file__).resolve().parent / "csrc"
 KERNEL_FILES = ("kernels.h", "kernels.c", "kernels_dsp.c", "dsp.h")

@@ -86,14 +86,13 @@ def receptive_field(g: Graph, stage: list[Op], out_name: str) -> int:
 @dataclass(frozen=True)
 class Step:
     """One stage op on one patch, in its tensors' own coordinates: the output region `out` the patch
-    needs, the input region `need` that takes (outside the input is padding), each activation
-    input's part of it inside the tensor (`haves`), the padding this patch applies (`pads`: top,
-    bottom, left, right; only where `need` leaves the input), the region the op computes (`made`)
-    and the part of it inside the output (`keep`). `execute` and the code generator both read it."""
+    needs, each activation input's part inside its tensor of the input region that takes
+    (`haves`), the padding this patch applies (`pads`: top, bottom, left, right; only where that
+    region leaves the input), the region the op computes (`made`) and the part of it inside the
+    output (`keep`). `execute` and the code generator both read it."""
 
     op: Op
     out: Region
-    need: Region
     haves: tuple[Region, ...]
     pads: tuple[int, int, int, int]
     made: Region
@@ -237,12 +236,14 @@ def rest_bound(live: list[int], split_op: int) -> int:
     return max(live[split_op + 1:])
 
 
-def peak_bytes(g: Graph, split_op: int, grid: int) -> int:
+def peak_bytes(g: Graph, split_op: int, grid: int, nbytes: dict[str, int] | None = None,
+               live: list[int] | None = None) -> int:
     """Peak SRAM of uniform patch-based inference: the patch stage or the layer-by-layer rest.
-    `plan` gives the same figure when the best allocator reaches the bounds, as on these networks."""
-    nbytes = activation_bytes(g)
+    `plan` gives the same figure when the best allocator reaches the bounds, as on these networks.
+    A caller that has the graph's `nbytes` and `live` bytes already (`search_space.cost`) passes them."""
+    nbytes = nbytes or activation_bytes(g)
     _, peak = next(stage_peaks(g, split_op, [grid], nbytes))
-    return max(peak(), rest_bound(live_bytes(g, nbytes=nbytes), split_op))
+    return max(peak(), rest_bound(live or live_bytes(g, nbytes=nbytes), split_op))
 
 
 def step(g: Graph, op: Op, out: Region) -> Step:
@@ -251,7 +252,7 @@ def step(g: Graph, op: Op, out: Region) -> Step:
     haves = tuple(clipped(need, g.shape(t)) for t in g.activations(op))
     pads = (haves[0][0] - need[0], need[1] - haves[0][1], haves[0][2] - need[2], need[3] - haves[0][3])
     made = out if op.kind in WINDOW_OPS + ("pad",) else haves[0]
-    return Step(op, out, need, haves, pads, made, clipped(out, g.shape(op.output)))
+    return Step(op, out, haves, pads, made, clipped(out, g.shape(op.output)))
 
 
 def _steps(g: Graph, stage: list[Op], regions: dict[str, Region], fused: set[str]) -> list[Step]:

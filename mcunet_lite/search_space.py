@@ -74,8 +74,7 @@ def _patch_peak(g: Graph, live: list[int], nbytes: dict[str, int], block: int, g
     _, h, w, _ = g.shape(g.ops[split].output)
     if grid > min(h, w):
         return max(live), None
-    _, stage_peak = next(patch.stage_peaks(g, split, [grid], nbytes))
-    return max(stage_peak(), patch.rest_bound(live, split)), (block, grid)
+    return patch.peak_bytes(g, split, grid, nbytes, live), (block, grid)
 
 
 def _best_patch(g: Graph, live: list[int], nbytes: dict[str, int]) -> tuple[int, tuple[int, int] | None]:
