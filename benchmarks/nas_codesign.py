@@ -57,13 +57,6 @@ def cost(cfg: zoo.MBConvConfig) -> dict:
     return dataclasses.asdict(search_space.cost(cfg))
 
 
-def scaled_mbv2(limits: evo.Limits) -> zoo.MBConvConfig:
-    """The MobileNetV2 (width, resolution) with the most MACs within the budget."""
-    fitting = [(c, cfg) for cfg in (zoo.mobilenet_v2(w, r, num_classes=2) for w in WIDTHS for r in RESOLUTIONS)
-               if (c := cost(cfg))["sram"] <= limits.sram and c["flash"] <= limits.flash]
-    return max(fitting, key=lambda t: t[0]["macs"])[1]
-
-
 def search(limits: evo.Limits, patch_based: bool, args) -> dict:
     """Stage 1, supernet training and evolution (seed 0): the winner's config and costs."""
     t0 = time.perf_counter()
@@ -137,7 +130,7 @@ def main() -> None:
     nets = {}
     for part in args.only:
         if part == "mbv2":
-            cfg = scaled_mbv2(limits)
+            cfg = nas.scaled_mbv2(limits, WIDTHS, RESOLUTIONS)
             nets[part] = ([cfg] * len(args.seeds), cost(cfg))
         elif part == "random":
             s = cached("search", {**search_settings, "patch": False}, lambda: search(limits, False, args))

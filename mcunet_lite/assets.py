@@ -2,7 +2,7 @@
 trained network does without training it first.
 
 Each asset is a file in `mcunet_lite/trained/` in the kit's own checkpoint format (readable by
-`train.load_checkpoint`, `detect.load` or `nas.load_supernet`), with its float tensors stored as
+`train.load_checkpoint`, `detect.load`, `nas.load_supernet` or `nas.load_scratch`), with its float tensors stored as
 float16 where that changes the headline metric by less than `FLOAT16_TOLERANCE`. Its entry in
 `trained/manifest.json` says how it was made (the `mcunet-lite` command and seed, the synthetic
 data generator's version), its sha256, how long it trained, and the metrics it was measured at on
@@ -37,7 +37,7 @@ CALIB_N = 256               # int8 calibration images (training split)
 class Recipe:
     """How an asset is made: the kind of model and the `mcunet-lite` arguments (without `--out`)."""
 
-    kind: str                 # "classifier", "detector" or "supernet"
+    kind: str                 # "classifier", "detector", "supernet" or "scratch" (subnets trained from scratch)
     argv: tuple[str, ...]
     n_eval: int               # validation scenes of the manifest's metrics
 
@@ -67,8 +67,12 @@ RECIPES: dict[str, Recipe] = {
     "supernet": Recipe("supernet", (
         "nas", "train-supernet", "--width", "0.35", "--resolution", "80", "--epochs", "8", "--largest-epochs", "2",
         "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
+    "nas-scratch": Recipe("scratch", (   # Lab 05: the supernet's ranking and the search's winner, from scratch
+        "nas", "scratch", "--width", "0.35", "--resolution", "80", "--supernet", "supernet", "--sram", "64",
+        "--flash", "256", "--spanning", "8", "--seeds", "0", "1", "2", "--epochs", "6", "--n-train", "4000",
+        "--seed", "0"), n_eval=2000),
 }
-HEADLINE = {"classifier": "float_top1", "detector": "ap50", "supernet": "largest_top1"}
+HEADLINE = {"classifier": "float_top1", "detector": "ap50", "supernet": "largest_top1", "scratch": "winner_top1"}
 
 
 # ------------------------------------------------------------------------------ manifest and files
@@ -116,7 +120,8 @@ def path(name: str) -> Path:
 
 
 def load(name: str):
-    """The asset's torch module in eval mode, float32 (a classifier, a detector or a supernet)."""
+    """The asset's torch module in eval mode, float32 (a classifier, a detector or a supernet); for a
+    from-scratch reference, its info and runs (`nas.load_scratch`)."""
     return _load(_recipe(name).kind, path(name))[0]
 
 
@@ -141,6 +146,9 @@ def _load(kind: str, checkpoint: Path):
     if kind == "supernet":
         from . import nas
         return (nas.load_supernet(checkpoint).float().eval(),)
+    if kind == "scratch":
+        from . import nas
+        return (nas.load_scratch(checkpoint),)
     from . import detect
     model, cfg, meta = detect.load(checkpoint)
     return model.float().eval(), cfg, meta
@@ -152,8 +160,9 @@ def compact(checkpoint: str | Path, out: str | Path) -> None:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "model" in ck:   # train / detect checkpoints; "state" is the training state
         ck.pop("state", None)
-    key = "model" if "model" in ck else "state"   # nas.save_supernet keeps the weights in "state"
-    ck[key] = {k: v.half() if v.is_floating_point() else v for k, v in ck[key].items()}
+    key = "state" if "width" in ck else "model"   # nas.save_supernet keeps the weights in "state"
+    for holder in ck["runs"] if "runs" in ck else [ck]:   # nas.save_scratch: one state per run
+        holder[key] = {k: v.half() if v.is_floating_point() else v for k, v in holder[key].items()}
     write_atomic(out, lambda tmp: torch.save(ck, tmp))
 
 
@@ -175,6 +184,8 @@ def measure(name: str, checkpoint: str | Path | None = None, n: int | None = Non
         return _measure_classifier(*loaded, n, full)
     if recipe.kind == "supernet":
         return _measure_supernet(*loaded, n)
+    if recipe.kind == "scratch":
+        return _measure_scratch(*loaded[0], n, full, recipe.option("supernet", "supernet"))
     return _measure_detector(*loaded, recipe, n)
 
 
@@ -198,18 +209,55 @@ def int8_accuracy(model, meta: dict[str, Any], val) -> dict[str, float]:
     return quant.float_vs_int8(g, q, data.to_tensor(x).permute(0, 2, 3, 1).numpy(), y)
 
 
+def _supernet_data(resolution: int, n: int):
+    """(calibration images, validation images, labels) as tensors: `CALIB_N` training images of
+    seed 0 for BatchNorm recalibration, the first `n` validation scenes of `EVAL_SEED`."""
+    import torch
+
+    from . import data
+    calib = data.to_tensor(data.synthetic(CALIB_N, resolution, "train", 0, progress=False).arrays()[0])
+    vx, vy = data.synthetic(n, resolution, "val", EVAL_SEED, progress=False).arrays()
+    return calib, data.to_tensor(vx), torch.as_tensor(vy)
+
+
 def _measure_supernet(net, n: int) -> dict[str, Any]:
     """Inherited top-1 of the largest and the smallest subnet, each after BatchNorm recalibration on
     `CALIB_N` training images (the accuracy the evolution's fitness reads)."""
-    import torch
-
-    from . import data, supernet
+    from . import supernet
     w, r = net.space.width, net.space.resolution
-    calib = data.to_tensor(data.synthetic(CALIB_N, r, "train", 0, progress=False).arrays()[0])
-    vx, vy = data.synthetic(n, r, "val", EVAL_SEED, progress=False).arrays()
-    val = (data.to_tensor(vx), torch.as_tensor(vy))
-    return {"n": n, **{f"{k}_top1": supernet.accuracy(net, cfg(w, r), calib, *val)
+    d = _supernet_data(r, n)
+    return {"n": n, **{f"{k}_top1": supernet.accuracy(net, cfg(w, r), *d)
                        for k, cfg in (("largest", supernet.largest), ("smallest", supernet.smallest))}}
+
+
+def _measure_scratch(info: dict[str, Any], runs: list, n: int, full: bool, supernet_asset: str) -> dict[str, Any]:
+    """Top-1 of every network of a from-scratch reference on `n` fresh validation scenes: the
+    searched winner's and scaled MobileNetV2's means over seeds (the headline is the winner's),
+    and with `full`, for the subnets spanning the space, the supernet asset's inherited
+    accuracies with its shared and with recalibrated BatchNorm statistics and Kendall's tau
+    between the recalibrated ones and the from-scratch ones (MCUNet 3.1, OFA 3.2)."""
+    from torch.utils.data import TensorDataset
+
+    from . import predictor, supernet, train
+    sets = {}
+    accs: dict[str, list[float]] = {}
+    for role, cfg, _, model in runs:
+        if cfg.resolution not in sets:
+            sets[cfg.resolution] = _supernet_data(cfg.resolution, n)
+        _, vx, vy = sets[cfg.resolution]
+        accs.setdefault(role.split("-")[0], []).append(train.evaluate(model, TensorDataset(vx, vy))["accuracy"])
+    mean = lambda v: float(np.mean(v))  # noqa: E731
+    r = {"n": n, "winner_top1": mean(accs["winner"]), "mbv2_top1": mean(accs["mbv2"]),
+         "winner_seeds": accs["winner"], "mbv2_seeds": accs["mbv2"], "spanning_top1": accs["spanning"],
+         "majority": float(max(vy.float().mean(), 1 - vy.float().mean()))}
+    if full:
+        net = load(supernet_asset)
+        calib, vx, vy = sets[net.space.resolution]
+        span = [cfg for role, cfg, _, _ in runs if role.startswith("spanning")]
+        r["spanning_shared_bn"] = [supernet.accuracy(net, cfg, None, vx, vy) for cfg in span]  # before any recalibration
+        r["spanning_inherited"] = [supernet.accuracy(net, cfg, calib, vx, vy) for cfg in span]
+        r["kendall_tau"] = predictor.kendall_tau(r["spanning_inherited"], r["spanning_top1"])
+    return r
 
 
 def _measure_detector(model, cfg, meta: dict[str, Any], recipe: Recipe, n: int) -> dict[str, Any]:
@@ -276,7 +324,7 @@ def _train_seconds(kind: str, checkpoint: Path) -> float:
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if kind == "detector":
         return float(ck["meta"]["train_seconds"])
-    return float(sum(h["seconds"] for h in ck["history"]))
+    return float(sum(h["seconds"] for h in ck["runs" if kind == "scratch" else "history"]))
 
 
 def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
@@ -286,6 +334,10 @@ def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
         return {k: loaded[1][k] for k in ("model", "width", "resolution", "redistribute") if k in loaded[1]}
     if kind == "supernet":
         return {"model": "supernet", "width": loaded[0].space.width, "resolution": loaded[0].space.resolution}
+    if kind == "scratch":
+        info, runs = loaded[0]
+        return {"model": "subnets trained from scratch", "width": info["space"][0], "resolution": info["space"][1],
+                "runs": [f"{role} seed {seed}" for role, _, seed, _ in runs], "winner": info["winner"]}
     cfg = loaded[1]
     return {"model": f"detector ({cfg.backbone['model']} backbone)", "width": cfg.backbone["width"],
             "resolution": cfg.resolution}

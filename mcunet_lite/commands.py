@@ -213,6 +213,51 @@ def cmd_nas_search(a: argparse.Namespace) -> None:
               " ".join(f"k{b['kernel']}e{b['expand']}" for b in stage["blocks"]))
 
 
+def cmd_nas_scratch(a: argparse.Namespace) -> None:
+    """Train subnets from scratch, the reference a supernet is judged by: subnets spanning its space
+    (does its ranking hold?) and, under one budget, MobileNetV2 scaled vs the searched winner over
+    seeds. Saves after every run; --resume continues an interrupted reference."""
+    import dataclasses
+
+    import torch
+
+    from . import assets, evolution, nas
+    from .zoo import MBConvConfig
+    limits = evolution.Limits(int(a.sram * 1024), int(a.flash * 1024))
+    recipe = nas.Recipe(a.epochs, a.n_train, a.batch_size, a.lr)
+    search = {"population": a.population, "parents": a.parents, "mutations": (a.population - a.parents) // 2,
+              "crossovers": (a.population - a.parents) // 2, "generations": a.generations}
+    info = {"space": [a.width, a.resolution], "limits": {"sram": limits.sram, "flash": limits.flash},
+            "recipe": dataclasses.asdict(recipe), "seeds": a.seeds, "spanning": a.spanning,
+            "search": {**search, "n_val": a.n_search_val, "seed": a.seed}, "winner": None}
+    runs: list[dict] = []
+    if a.resume and Path(a.out).exists():
+        old = torch.load(a.out, map_location="cpu", weights_only=True)
+        if {k: v for k, v in old["info"].items() if k != "winner"} != {k: v for k, v in info.items() if k != "winner"}:
+            raise UserError(f"{a.out} was made with other settings; use another --out or drop --resume")
+        info, runs = old["info"], old["runs"]
+
+    def winner() -> MBConvConfig:
+        if info["winner"] is None:
+            net = nas.load_supernet(assets.resolve(a.supernet))
+            if (net.space.width, net.space.resolution) != (a.width, a.resolution):
+                raise UserError(f"supernet '{a.supernet}' is of width {net.space.width}, resolution "
+                                f"{net.space.resolution}, not --width {a.width} --resolution {a.resolution}")
+            d = nas.synthetic_data(a.resolution, 256, a.n_search_val, seed=0)
+            info["winner"] = nas.report(nas.search(net, d, limits, seed=a.seed, **search), limits)
+        return MBConvConfig.from_dict(info["winner"]["config"])
+
+    plan = nas.scratch_plan(a.width, a.resolution, limits, a.spanning, a.seeds, winner, a.seed)
+    for role, make, seed in plan[len(runs):]:
+        cfg = make()
+        model, rec = nas.train_from_scratch(cfg, recipe, seed)
+        runs.append({"role": role, "config": cfg.to_dict(), "seed": seed, "model": model.state_dict(), **rec})
+        nas.save_scratch(a.out, info, runs)
+        print(f"{len(runs)}/{len(plan)} {role} seed {seed}: width {cfg.width}, {cfg.resolution} px, "
+              f"{rec['seconds']:.0f} s, final train loss {rec['train_loss']:.3f}", file=sys.stderr, flush=True)
+    print(json.dumps({"out": a.out, "runs": len(runs), "winner": info["winner"]}))
+
+
 def cmd_data_synth(a: argparse.Namespace) -> None:
     """Write a synthetic person / no-person set in a real VWW layout (pyvww, mlperf or vww01)."""
     from . import data, safeio

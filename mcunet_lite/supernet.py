@@ -258,10 +258,13 @@ def train(net: Supernet, train_ds, epochs: int = 3, batch_size: int = 64, lr: fl
 
 
 @torch.no_grad()
-def accuracy(net: Supernet, cfg: MBConvConfig, calib: torch.Tensor, val_x: torch.Tensor, val_y: torch.Tensor) -> float:
-    """Top-1 accuracy of subnet `cfg` after BatchNorm recalibration on `calib` images."""
+def accuracy(net: Supernet, cfg: MBConvConfig, calib: torch.Tensor | None, val_x: torch.Tensor,
+             val_y: torch.Tensor) -> float:
+    """Top-1 accuracy of subnet `cfg` after BatchNorm recalibration on `calib` images (None: with the
+    statistics `net` holds now, e.g. the ones training left, shared by every subnet)."""
     net.set_active(cfg)
-    recalibrate_bn(net, calib)
+    if calib is not None:
+        recalibrate_bn(net, calib)
     net.eval()
     dev = device_of(net)
     correct = sum((net(val_x[i:i + 256].to(dev)).argmax(1).cpu() == val_y[i:i + 256]).sum().item()

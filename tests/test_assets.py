@@ -7,10 +7,10 @@ import shlex
 import pytest
 import torch
 
-from mcunet_lite import assets, cli, train
+from mcunet_lite import assets, cli, evolution, nas, search_space, train
 from mcunet_lite.errors import UserError
 
-FAST_N = {"classifier": 400, "detector": 150}   # CI subsample of the manifest's validation scenes
+FAST_N = {"classifier": 400, "detector": 150, "supernet": 300, "scratch": 300}   # CI subsample of the manifest's scenes
 
 
 @pytest.mark.parametrize("name", list(assets.RECIPES))
@@ -157,3 +157,53 @@ def test_a_supernet_publishes_and_is_searched_by_default(private, monkeypatch, c
     out = capsys.readouterr()
     assert "searching the shipped supernet (space width 0.2, resolution 32" in out.err
     assert json.loads(out.out)["config"]["resolution"] == 32
+
+
+def test_a_from_scratch_reference_trains_resumes_publishes_and_verifies(private, monkeypatch, capsys):
+    sn_recipe = assets.Recipe("supernet", ("nas", "train-supernet", "--width", "0.2", "--resolution", "32", "--epochs",
+                                           "1", "--n-train", "64", "--n-val", "16", "--batch-size", "32", "--seed",
+                                           "0"), 64)
+    monkeypatch.setitem(assets.RECIPES, "tiny-supernet", sn_recipe)
+    cli.main([*sn_recipe.argv, "--out", str(private / "s.pt")])
+    assets.publish("tiny-supernet", private / "s.pt")
+    recipe = assets.Recipe("scratch", ("nas", "scratch", "--width", "0.2", "--resolution", "32", "--supernet",
+                                       "tiny-supernet", "--sram", "320", "--flash", "1024", "--spanning", "3", "--seeds",
+                                       "0", "1", "--epochs", "1", "--n-train", "64", "--population", "4", "--parents",
+                                       "2", "--generations", "1", "--n-search-val", "16", "--seed", "0"), 64)
+    monkeypatch.setitem(assets.RECIPES, "tiny-scratch", recipe)
+    out = private / "scratch.pt"
+    real_train, calls = nas.train_from_scratch, []
+
+    def interrupted_after_four(*args):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(args)
+        return real_train(*args)
+
+    monkeypatch.setattr(nas, "train_from_scratch", interrupted_after_four)
+    with pytest.raises(KeyboardInterrupt):    # interrupted after 4 of the 7 runs
+        cli.main([*recipe.argv, "--out", str(out)])
+    assert len(torch.load(out, weights_only=True)["runs"]) == 4
+    calls.clear()
+    monkeypatch.setattr(nas, "train_from_scratch", lambda *args: calls.append(args) or real_train(*args))
+    cli.main([*recipe.argv, "--out", str(out), "--resume"])
+    assert len(calls) == 3                    # only the runs the file did not hold
+    info, runs = nas.load_scratch(out)
+    assert [(r, s) for r, _, s, _ in runs] == [("spanning-0", 0), ("spanning-1", 0), ("spanning-2", 0),
+                                                ("mbv2", 0), ("mbv2", 1), ("winner", 0), ("winner", 1)]
+    macs = [search_space.cost(c).macs for r, c, _, _ in runs[:3]]
+    assert macs == sorted(macs) and macs[0] < macs[-1]
+    assert runs[5][1].to_dict() == info["winner"]["config"] == runs[6][1].to_dict()
+    assert runs[3][1].to_dict() == nas.scaled_mbv2(evolution.Limits(320 * 1024, 1024 * 1024)).to_dict()
+    capsys.readouterr()
+    assert cli.main([*recipe.argv[:-2], "--seed", "1", "--out", str(out), "--resume"]) == 2
+    assert "was made with other settings" in capsys.readouterr().err
+    e = assets.publish("tiny-scratch", out)
+    m = e["metrics"]
+    assert len(m["winner_seeds"]) == len(m["mbv2_seeds"]) == 2 and len(m["spanning_top1"]) == 3
+    assert m["winner_top1"] == pytest.approx(sum(m["winner_seeds"]) / 2)
+    assert len(m["spanning_inherited"]) == len(m["spanning_shared_bn"]) == 3 and -1 <= m["kendall_tau"] <= 1
+    assert e["storage"] == "float16" and len(e["model"]["runs"]) == 7 and e["train_seconds"] > 0
+    info, runs = assets.load("tiny-scratch")
+    assert next(runs[0][3].parameters()).dtype == torch.float32 and not runs[0][3].training
+    assert assets.verify(["tiny-scratch"], 32)[0]["ok"]
