@@ -81,15 +81,6 @@ def search(limits: evo.Limits, patch_based: bool, args) -> dict:
             "supernet_seconds": t1 - t0, "search_seconds": time.perf_counter() - t1}
 
 
-def random_subnet(space: list, limits: evo.Limits, seed: int) -> evo.Candidate:
-    """A random subnet of the (width, resolution) space within the limits: the control that shows
-    what the evolution adds to stage 1."""
-    rng = random.Random(seed)
-    while not evo.fits(c := evo.Candidate(search_space.sample(rng, *space)), limits):
-        pass
-    return c
-
-
 def train_eval(cfg: zoo.MBConvConfig, seed: int, args) -> dict:
     """Train `cfg` from scratch with the shared recipe; validation accuracy and seconds."""
     d = nas.synthetic_data(cfg.resolution, args.n_train, args.n_val)
@@ -134,9 +125,9 @@ def main() -> None:
             nets[part] = ([cfg] * len(args.seeds), cost(cfg))
         elif part == "random":
             s = cached("search", {**search_settings, "patch": False}, lambda: search(limits, False, args))
-            picks = [random_subnet(s["space"], limits, seed) for seed in args.seeds]
-            nets[part] = ([c.cfg for c in picks], {k: statistics.mean(getattr(c.cost, k) for c in picks)
-                                                   for k in ("sram", "flash", "macs")} | {"patch": None})
+            picks = [nas.random_fitting(*s["space"], limits, seed) for seed in args.seeds]
+            nets[part] = (picks, {k: statistics.mean(cost(c)[k] for c in picks)
+                                  for k in ("sram", "flash", "macs")} | {"patch": None})
         else:
             s = cached("search", {**search_settings, "patch": part == "patch"},
                        lambda: search(limits, part == "patch", args))

@@ -69,8 +69,8 @@ RECIPES: dict[str, Recipe] = {
         "--n-train", "16000", "--n-val", "1000", "--seed", "0"), n_eval=1000),
     "nas-scratch": Recipe("scratch", (   # Lab 05: the supernet's ranking and the search's winner, from scratch
         "nas", "scratch", "--width", "0.35", "--resolution", "80", "--supernet", "supernet", "--sram", "64",
-        "--flash", "256", "--spanning", "8", "--seeds", "0", "1", "2", "--epochs", "6", "--n-train", "4000",
-        "--seed", "0"), n_eval=2000),
+        "--flash", "256", "--spanning", "8", "--seeds", "0", "1", "2", "--epochs", "3", "--n-train", "16000",
+        "--batch-size", "32", "--seed", "0"), n_eval=2000),
 }
 HEADLINE = {"classifier": "float_top1", "detector": "ap50", "supernet": "largest_top1", "scratch": "winner_top1"}
 
@@ -232,7 +232,8 @@ def _measure_supernet(net, n: int) -> dict[str, Any]:
 
 def _measure_scratch(info: dict[str, Any], runs: list, n: int, full: bool, supernet_asset: str) -> dict[str, Any]:
     """Top-1 of every network of a from-scratch reference on `n` fresh validation scenes: the
-    searched winner's and scaled MobileNetV2's means over seeds (the headline is the winner's),
+    searched winner's, scaled MobileNetV2's and the random subnets' means over seeds (the headline
+    is the winner's),
     and with `full`, for the subnets spanning the space, the supernet asset's inherited
     accuracies with its shared and with recalibrated BatchNorm statistics and Kendall's tau
     between the recalibrated ones and the from-scratch ones (MCUNet 3.1, OFA 3.2)."""
@@ -247,8 +248,8 @@ def _measure_scratch(info: dict[str, Any], runs: list, n: int, full: bool, super
         _, vx, vy = sets[cfg.resolution]
         accs.setdefault(role.split("-")[0], []).append(train.evaluate(model, TensorDataset(vx, vy))["accuracy"])
     mean = lambda v: float(np.mean(v))  # noqa: E731
-    r = {"n": n, "winner_top1": mean(accs["winner"]), "mbv2_top1": mean(accs["mbv2"]),
-         "winner_seeds": accs["winner"], "mbv2_seeds": accs["mbv2"], "spanning_top1": accs["spanning"],
+    r = {"n": n, **{f"{k}_top1": mean(accs[k]) for k in ("winner", "mbv2", "random")},
+         **{f"{k}_seeds": accs[k] for k in ("winner", "mbv2", "random")}, "spanning_top1": accs["spanning"],
          "majority": float(max(vy.float().mean(), 1 - vy.float().mean()))}
     if full:
         net = load(supernet_asset)

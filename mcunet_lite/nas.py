@@ -116,13 +116,25 @@ def scaled_mbv2(limits: evo.Limits, widths=MBV2_WIDTHS, resolutions=MBV2_RESOLUT
     return best[1]
 
 
+def random_fitting(width: float, resolution: int, limits: evo.Limits, seed: int) -> MBConvConfig:
+    """A random subnet of the space within `limits` (drawn with `random.Random(seed)` until one fits):
+    the control that shows what the supernet and the evolution add to stage 1's choice of space."""
+    rng = random.Random(seed)
+    for _ in range(1000):
+        c = evo.Candidate(ss.sample(rng, width, resolution))
+        if evo.fits(c, limits):
+            return c.cfg
+    raise UserError(f"no subnet of width {width}, resolution {resolution} fits {limits.sram // 1024} kB SRAM and "
+                    f"{limits.flash // 1024} kB Flash in 1000 draws; raise the budgets")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """The one from-scratch training recipe every compared network gets (same images, epochs, rate)."""
 
-    epochs: int = 6
-    n_train: int = 4000
-    batch_size: int = 64
+    epochs: int = 3
+    n_train: int = 16000
+    batch_size: int = 32
     lr: float = 3e-3
 
 
@@ -143,12 +155,14 @@ def scratch_plan(width: float, resolution: int, limits: evo.Limits, n_spanning: 
                  winner: Callable[[], MBConvConfig], seed: int = 0) -> list[tuple[str, Callable[[], MBConvConfig], int]]:
     """The runs of a from-scratch reference, in order: `n_spanning` subnets spanning the space (seed
     0 each), then MobileNetV2 scaled to `limits` and the searched `winner` (called only when its turn
-    comes: it needs the trained supernet), each over `seeds`. Each run is (role, config, seed);
-    `seed` draws the spanning subnets' sample."""
+    comes: it needs the trained supernet), each over `seeds`, then one random subnet within `limits`
+    per seed (`random_fitting` with that seed). Each run is (role, config, seed); `seed` draws the
+    spanning subnets' sample."""
     span = spanning(width, resolution, n_spanning, seed=seed)
     runs = [(f"spanning-{i}", (lambda c=c: c), 0) for i, c in enumerate(span)]
     runs += [("mbv2", lambda: scaled_mbv2(limits), s) for s in seeds]
-    return runs + [("winner", winner, s) for s in seeds]
+    runs += [("winner", winner, s) for s in seeds]
+    return runs + [("random", lambda s=s: random_fitting(width, resolution, limits, s), s) for s in seeds]
 
 
 def save_scratch(path: str | Path, info: dict[str, Any], runs: list[dict[str, Any]]) -> None:

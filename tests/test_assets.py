@@ -181,16 +181,17 @@ def test_a_from_scratch_reference_trains_resumes_publishes_and_verifies(private,
         return real_train(*args)
 
     monkeypatch.setattr(nas, "train_from_scratch", interrupted_after_four)
-    with pytest.raises(KeyboardInterrupt):    # interrupted after 4 of the 7 runs
+    with pytest.raises(KeyboardInterrupt):    # interrupted after 4 of the 9 runs
         cli.main([*recipe.argv, "--out", str(out)])
     assert len(torch.load(out, weights_only=True)["runs"]) == 4
     calls.clear()
     monkeypatch.setattr(nas, "train_from_scratch", lambda *args: calls.append(args) or real_train(*args))
     cli.main([*recipe.argv, "--out", str(out), "--resume"])
-    assert len(calls) == 3                    # only the runs the file did not hold
+    assert len(calls) == 5                    # only the runs the file did not hold
     info, runs = nas.load_scratch(out)
     assert [(r, s) for r, _, s, _ in runs] == [("spanning-0", 0), ("spanning-1", 0), ("spanning-2", 0),
-                                                ("mbv2", 0), ("mbv2", 1), ("winner", 0), ("winner", 1)]
+                                                ("mbv2", 0), ("mbv2", 1), ("winner", 0), ("winner", 1),
+                                                ("random", 0), ("random", 1)]
     macs = [search_space.cost(c).macs for r, c, _, _ in runs[:3]]
     assert macs == sorted(macs) and macs[0] < macs[-1]
     assert runs[5][1].to_dict() == info["winner"]["config"] == runs[6][1].to_dict()
@@ -200,10 +201,11 @@ def test_a_from_scratch_reference_trains_resumes_publishes_and_verifies(private,
     assert "was made with other settings" in capsys.readouterr().err
     e = assets.publish("tiny-scratch", out)
     m = e["metrics"]
-    assert len(m["winner_seeds"]) == len(m["mbv2_seeds"]) == 2 and len(m["spanning_top1"]) == 3
+    assert len(m["winner_seeds"]) == len(m["mbv2_seeds"]) == len(m["random_seeds"]) == 2
+    assert len(m["spanning_top1"]) == 3 and runs[7][1].to_dict() != runs[8][1].to_dict()
     assert m["winner_top1"] == pytest.approx(sum(m["winner_seeds"]) / 2)
     assert len(m["spanning_inherited"]) == len(m["spanning_shared_bn"]) == 3 and -1 <= m["kendall_tau"] <= 1
-    assert e["storage"] == "float16" and len(e["model"]["runs"]) == 7 and e["train_seconds"] > 0
+    assert e["storage"] == "float16" and len(e["model"]["runs"]) == 9 and e["train_seconds"] > 0
     info, runs = assets.load("tiny-scratch")
     assert next(runs[0][3].parameters()).dtype == torch.float32 and not runs[0][3].training
     assert assets.verify(["tiny-scratch"], 32)[0]["ok"]
