@@ -154,15 +154,15 @@ def train_from_scratch(cfg: MBConvConfig, recipe: Recipe, seed: int) -> tuple[to
 def scratch_plan(width: float, resolution: int, limits: evo.Limits, n_spanning: int, seeds: list[int],
                  winner: Callable[[], MBConvConfig], seed: int = 0) -> list[tuple[str, Callable[[], MBConvConfig], int]]:
     """The runs of a from-scratch reference, in order: `n_spanning` subnets spanning the space (seed
-    0 each), then MobileNetV2 scaled to `limits` and the searched `winner` (called only when its turn
-    comes: it needs the trained supernet), each over `seeds`, then one random subnet within `limits`
-    per seed (`random_fitting` with that seed). Each run is (role, config, seed); `seed` draws the
-    spanning subnets' sample."""
+    0 each), then over `seeds` MobileNetV2 scaled to `limits`, one random subnet within `limits` per
+    seed (`random_fitting` with that seed) and the searched `winner` (called only when its turn
+    comes, last: it needs the trained supernet). Each run is (role, config, seed); `seed` draws
+    the spanning subnets' sample."""
     span = spanning(width, resolution, n_spanning, seed=seed)
     runs = [(f"spanning-{i}", (lambda c=c: c), 0) for i, c in enumerate(span)]
     runs += [("mbv2", lambda: scaled_mbv2(limits), s) for s in seeds]
-    runs += [("winner", winner, s) for s in seeds]
-    return runs + [("random", lambda s=s: random_fitting(width, resolution, limits, s), s) for s in seeds]
+    runs += [("random", lambda s=s: random_fitting(width, resolution, limits, s), s) for s in seeds]
+    return runs + [("winner", winner, s) for s in seeds]
 
 
 def save_scratch(path: str | Path, info: dict[str, Any], runs: list[dict[str, Any]]) -> None:

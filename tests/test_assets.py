@@ -190,11 +190,11 @@ def test_a_from_scratch_reference_trains_resumes_publishes_and_verifies(private,
     assert len(calls) == 5                    # only the runs the file did not hold
     info, runs = nas.load_scratch(out)
     assert [(r, s) for r, _, s, _ in runs] == [("spanning-0", 0), ("spanning-1", 0), ("spanning-2", 0),
-                                                ("mbv2", 0), ("mbv2", 1), ("winner", 0), ("winner", 1),
-                                                ("random", 0), ("random", 1)]
+                                                ("mbv2", 0), ("mbv2", 1), ("random", 0), ("random", 1),
+                                                ("winner", 0), ("winner", 1)]
     macs = [search_space.cost(c).macs for r, c, _, _ in runs[:3]]
     assert macs == sorted(macs) and macs[0] < macs[-1]
-    assert runs[5][1].to_dict() == info["winner"]["config"] == runs[6][1].to_dict()
+    assert runs[7][1].to_dict() == info["winner"]["config"] == runs[8][1].to_dict()
     assert runs[3][1].to_dict() == nas.scaled_mbv2(evolution.Limits(320 * 1024, 1024 * 1024)).to_dict()
     capsys.readouterr()
     assert cli.main([*recipe.argv[:-2], "--seed", "1", "--out", str(out), "--resume"]) == 2
@@ -202,7 +202,7 @@ def test_a_from_scratch_reference_trains_resumes_publishes_and_verifies(private,
     e = assets.publish("tiny-scratch", out)
     m = e["metrics"]
     assert len(m["winner_seeds"]) == len(m["mbv2_seeds"]) == len(m["random_seeds"]) == 2
-    assert len(m["spanning_top1"]) == 3 and runs[7][1].to_dict() != runs[8][1].to_dict()
+    assert len(m["spanning_top1"]) == 3 and runs[5][1].to_dict() != runs[6][1].to_dict()
     assert m["winner_top1"] == pytest.approx(sum(m["winner_seeds"]) / 2)
     assert len(m["spanning_inherited"]) == len(m["spanning_shared_bn"]) == 3 and -1 <= m["kendall_tau"] <= 1
     assert e["storage"] == "float16" and len(e["model"]["runs"]) == 9 and e["train_seconds"] > 0
