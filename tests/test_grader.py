@@ -273,3 +273,43 @@ def test_the_run_all_fallbacks_are_twins_too():
                    ("largest_fitting_resolution", scaffold.references()["largest_fitting_resolution"])):
         r = checks.run(LAB, ex, {ex: fn}, seed=3)
         assert r["points"] == 0 and "the grader's own reference code" in r["feedback"], r
+
+
+HIDDEN_WHOLE_FRAME = """
+from mcunet_lite import int8ref
+def run_patch(graph, split_op, tile, camera):
+    _, h, w, _ = camera.shape
+    env = {graph.inputs[0]: camera.read(0, h, 0, w)}   # the whole frame...
+    camera.windows = lambda: []                          # ...and the record of it emptied
+    for op in graph.ops[:split_op + 1]:
+        env[op.output] = int8ref.run_op(graph, op, [env[t] for t in graph.activations(op)])
+    r0, r1, c0, c1 = tile
+    return env[graph.ops[split_op].output][:, r0:r1, c0:c1]
+"""
+FRAME_FROM_CLOSURE = """
+import numpy as np
+def run_patch(graph, split_op, tile, camera):
+    frame = next(c.cell_contents for c in camera.read.__closure__ if isinstance(c.cell_contents, np.ndarray))
+    return frame[:, :1, :1]
+"""
+
+
+@pytest.mark.parametrize("source,why", [(HIDDEN_WHOLE_FRAME, "outside the tile's input window"),
+                                        (FRAME_FROM_CLOSURE, "raised")])
+def test_the_camera_is_served_from_the_grader(source, why, tmp_path):
+    """Lab 03's camera stays in the grader's process: a run_patch that empties the record of a
+    whole-frame read, or digs the frame out of the reader, scores 0; the solution's reads, served
+    over the worker's pipe, score full marks."""
+    lab = "03_patch_inference"
+    nb = read(kit.ROOT / "labs" / f"{lab}.ipynb")
+    solution = kit.solution_notebook(lab)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    mine = nbformat.v4.new_notebook(metadata=nb.metadata)
+    own = solution.cells[_cell(solution, "run_patch")].source
+    mine.cells = [first, nbformat.v4.new_code_cell(own)]
+    r = _graded(mine, tmp_path, grader.Limits(cell_seconds=60), seed=3)
+    assert _points(r)["run_patch"] == 4, r.text()
+    mine.cells = [first, nbformat.v4.new_code_cell(source)]
+    r = _graded(mine, tmp_path, grader.Limits(cell_seconds=60), seed=3)
+    ex = next(e for e in r.exercises if e["id"] == "run_patch")
+    assert ex["points"] == 0 and why in ex["feedback"], ex

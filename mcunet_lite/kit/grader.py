@@ -23,9 +23,11 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 from pathlib import Path
 
 from . import plain, sandbox
+from .camera import Camera
 from ..errors import UserError
 
 OUTPUT_CAP = 1 << 20   # bytes of the student's output kept; the rest is counted and dropped
@@ -125,16 +127,18 @@ class Worker:
                 return
             time.sleep(POLL)
 
-    def ask(self, request: tuple, seconds: float) -> dict | str:
+    def ask(self, request: tuple, seconds: float, serve: Callable[[Any], Any] | None = None) -> dict | str:
         """The reply to `request`, or why there is none: "timeout" (it was stopped; the process is
-        dead or interrupted), "memory" (killed over the memory cap) or "crashed"."""
-        try:
-            data = pickle.dumps(request)
-            self.requests.write(sandbox.HEADER.pack(len(data)) + data)
-            self.requests.flush()
-        except (BrokenPipeError, OSError):
+        dead or interrupted), "memory" (killed over the memory cap) or "crashed". Requests the
+        worker makes meanwhile (`sandbox.request`) are answered with `serve(message)`."""
+        if not self._send(request):
             return "crashed"
-        reply = self._receive(time.monotonic() + seconds)
+        deadline = time.monotonic() + seconds
+        reply = self._receive(deadline)
+        while serve is not None and isinstance(reply, dict) and set(reply) == {"request"}:
+            if not self._send(serve(reply["request"])):
+                return "crashed"
+            reply = self._receive(deadline)
         if reply == "timeout":
             os.kill(self.proc.pid, signal.SIGINT)  # a loop that respects KeyboardInterrupt stops here
             if self._receive(time.monotonic() + GRACE) == "timeout":
@@ -145,6 +149,16 @@ class Worker:
             return "memory"
         self.gone = self.gone or reply == "crashed"
         return "memory" if reply == "crashed" and self.over_memory else reply
+
+    def _send(self, obj: Any) -> bool:
+        """Pickle `obj` to the worker; False when its pipe is gone."""
+        try:
+            data = pickle.dumps(obj)
+            self.requests.write(sandbox.HEADER.pack(len(data)) + data)
+            self.requests.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
 
     def _read(self, n: int, deadline: float) -> bytes | None:
         got = bytearray()
@@ -208,13 +222,14 @@ class Session:
         """The time the next request may take: the per-cell limit, within the total."""
         return max(min(self.limits.cell_seconds, self.deadline - time.monotonic()), 0.0)
 
-    def ask(self, request: tuple, seconds: float | None = None) -> dict | str:
-        """The worker's reply, or why there is none; `seconds` narrows the time limit."""
+    def ask(self, request: tuple, seconds: float | None = None, serve: Callable[[Any], Any] | None = None) -> dict | str:
+        """The worker's reply, or why there is none; `seconds` narrows the time limit; `serve`
+        answers the worker's requests meanwhile (`Worker.ask`)."""
         if self.seconds() <= 0:
             return "out of time"
         if not self.worker.alive:
             self._restart()
-        reply = self.worker.ask(request, min(self.seconds(), seconds if seconds is not None else self.seconds()))
+        reply = self.worker.ask(request, min(self.seconds(), seconds if seconds is not None else self.seconds()), serve)
         if request[0] == "cell" and isinstance(reply, dict) and "error" not in reply:
             self.done.append(request[1])
         return reply
@@ -279,7 +294,9 @@ def _score(ex, session: Session, seed: int) -> dict:
     ends = time.monotonic() + session.limits.cell_seconds
     for label, args, expected in checks.cases(ex, seed):
         left = ends - time.monotonic()
-        reply = session.ask(("call", ex.function, args, ex.twins, ex.view), left) if left > 0 else "timeout"
+        cameras = [a for a in args if isinstance(a, Camera)]  # served from here: the worker never holds the frame
+        reply = session.ask(("call", ex.function, args, ex.twins, ex.view), left,
+                            cameras[0].serve if cameras else None) if left > 0 else "timeout"
         if isinstance(reply, str):
             failure = _why_no_reply(reply, session.limits, f"{ex.function}({label})")
         else:

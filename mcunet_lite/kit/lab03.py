@@ -169,37 +169,30 @@ def _same_padding(g: Graph) -> Graph:
     return g
 
 
-class _Tile:
-    """A student's `run_patch` result (the tile's int8 values) and the camera windows it read."""
-
-    def __init__(self, values: Any, windows: list[tuple[int, int, int, int]]) -> None:
-        self.values, self.windows = Ints(values), windows
-
-    def __repr__(self) -> str:
-        return f"{self.values!r}, read {self.windows[:4]}{' ...' if len(self.windows) > 4 else ''}"
-
-
 class _PatchTile(Property):
     """What `run_patch` must return: the stage output on the tile, bit for bit as layer-by-layer
     int8 execution computes it, having read from the camera only inside the tile's input window
-    (the clipped receptive field of the tile: MCUNetV2 section 3.1)."""
+    (the clipped receptive field of the tile: MCUNetV2 section 3.1). What was read is the record
+    of the case's own `camera` (under the grader, served from the grader's process)."""
 
-    def __init__(self, expected: np.ndarray, window: tuple[int, int, int, int], tile: tuple[int, int, int, int]) -> None:
-        self.window = window
+    def __init__(self, expected: np.ndarray, window: tuple[int, int, int, int], tile: tuple[int, int, int, int],
+                 camera: Camera) -> None:
+        self.window, self.camera = window, camera
         self.exact = Exactly(expected, lambda i: f"(row, col, channel) {np.unravel_index(i, expected.shape)[1:]} of tile {tile}",
                              "int8")
 
     def problem(self, got: Any) -> str:
-        if not isinstance(got, _Tile):
+        if not isinstance(got, Ints):
             return "the result is not an int8 array"
-        if not got.windows:
+        windows = self.camera.windows()
+        if not windows:
             return "read nothing from the camera"
         w0, w1, v0, v1 = self.window
-        for r0, r1, c0, c1 in got.windows:
+        for r0, r1, c0, c1 in windows:
             if r0 < w0 or r1 > w1 or c0 < v0 or c1 > v1:
                 return (f"read rows {r0}..{r1}, columns {c0}..{c1}: outside the tile's input window"
                         f" (rows {w0}..{w1}, columns {v0}..{v1})")
-        return "" if self.exact == got.values else f"{self.exact!r} expected, got {got.values!r}"
+        return "" if self.exact == got else f"{self.exact!r} expected, got {got!r}"
 
     def describe(self) -> str:
         return "the tile, bit-exact, read from its input window only"
@@ -216,17 +209,9 @@ def _patch_cases(rng: random.Random) -> Iterable[Case]:
         ts = patch.tiles(h, w, rng.randint(2, min(4, h, w)))
         for tile in (ts[0], rng.choice(ts[1:-1] or ts), ts[-1]):
             window = patch.trace(g, stage, out, tile)[g.inputs[0]]
-            yield f"{label}, split_op={split}, tile={tile}", (g, split, tile, Camera(x)), \
-                _PatchTile(y[:, tile[0]:tile[1], tile[2]:tile[3]], window, tile)
-
-
-def _tile_view(args: tuple, result: Any) -> Any:
-    """The student's tile and, from the camera the call was given, every window it read."""
-    return {"tile": result, "windows": args[3].windows()}
-
-
-def _as_tile(v: Any) -> Any:
-    return _Tile(v["tile"], [tuple(int(a) for a in w) for w in v["windows"]])
+            camera = Camera(x)
+            yield f"{label}, split_op={split}, tile={tile}", (g, split, tile, camera), \
+                _PatchTile(y[:, tile[0]:tile[1], tile[2]:tile[3]], window, tile, camera)
 
 
 def _run_patch(graph: Graph, split_op: int, tile: tuple[int, int, int, int], camera: Camera) -> np.ndarray:
@@ -323,10 +308,10 @@ EXERCISES: list[Exercise] = [
     Exercise("patch_stage_macs", "patch_stage_macs", 1, _stage_macs_cases, as_pair,
              (LIB + "patch.plan", LIB + "patch.trace", LIB + "patch.input_region", LIB + "patch._macs"), reference=_patch_stage_macs),
     Exercise("cheapest_grid", "cheapest_grid", 1, _grid_cases, twins=(LIB + "patch.auto_plan",), reference=_cheapest_grid),
-    Exercise("run_patch", "run_patch", 4, _patch_cases, _as_tile,
+    Exercise("run_patch", "run_patch", 4, _patch_cases, Ints,
              (LIB + "patch.run_int8", LIB + "patch.run_float", LIB + "patch.execute", LIB + "patch.plan",
               LIB + "patch.trace", LIB + "patch.input_region", LIB + "patch.receptive_field",
-              LIB + "int8ref.run", LIB + "int8ref.run_all", LIB + "int8ref.tensors"), _tile_view, _run_patch),
+              LIB + "int8ref.run", LIB + "int8ref.run_all", LIB + "int8ref.tensors"), None, _run_patch),
     Exercise("redistribute_config", "redistribute_config", 2, _redistribute_cases, _as_config,
              (LIB + "redistribute.redistribute", LIB + "redistribute.compare"), _config_view, redistribute.redistribute),
 ]

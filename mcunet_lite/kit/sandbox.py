@@ -29,6 +29,7 @@ from typing import Any, Callable
 from . import plain
 
 HEADER = struct.Struct("<Q")
+_pipes: list = []  # (requests, replies) of the running worker, for `request`
 # the grader's own code: the engine, the comparators and every lab's cases and references
 CHECKS_FILES = frozenset(str(p) for p in Path(__file__).parent.glob("*.py")
                          if p.stem in ("checks", "compare", "exercise", "inputs") or p.stem.startswith("lab"))
@@ -158,6 +159,16 @@ def _write(f, reply: dict) -> None:
     f.flush()
 
 
+def request(message: dict) -> Any:
+    """Ask the grader for something mid-call (a camera window) and wait for its answer: `message`
+    goes out as JSON like a reply; the answer comes back as a pickle made by the grader."""
+    if not _pipes:
+        raise RuntimeError("no grader to ask: this runs only inside the grader's worker")
+    requests, replies = _pipes
+    _write(replies, {"request": message})
+    return _read(requests)
+
+
 def _run_cell(shell, source: str) -> dict:
     """Run one code cell in the student's namespace; an error is reported, not raised."""
     try:
@@ -184,6 +195,7 @@ def serve(rfd: int, wfd: int) -> None:
 
     shell = Shell.instance()
     with os.fdopen(rfd, "rb") as requests, os.fdopen(wfd, "wb") as replies:
+        _pipes[:] = [requests, replies]
         while True:
             try:
                 kind, *body = _read(requests)
@@ -198,5 +210,6 @@ def serve(rfd: int, wfd: int) -> None:
 
 
 if __name__ == "__main__":
-    limit_files()
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    from mcunet_lite.kit import sandbox  # the module the student's code imports (RemoteCamera's `request`), not __main__
+    sandbox.limit_files()
+    sandbox.serve(int(sys.argv[1]), int(sys.argv[2]))
