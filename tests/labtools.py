@@ -15,6 +15,15 @@ def solution_namespace(lab: str) -> dict:
     return ns
 
 
+def exercise_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` with only its set-up cell (the first code cell) and its exercise cells: what grading a
+    lab's exercises needs, without the lessons' slower cells."""
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    out = nbformat.v4.new_notebook(metadata=nb.metadata)
+    out.cells = [c for c in nb.cells if c is first or c.metadata.get("nbgrader", {}).get("solution")]
+    return out
+
+
 def read(path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 

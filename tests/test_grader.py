@@ -10,7 +10,7 @@ import time
 import nbformat
 import pytest
 
-from labtools import read, write
+from labtools import exercise_cells, read, write
 from mcunet_lite.kit import build as kit
 from mcunet_lite.kit import checks, grader, mcu_harness, plain
 from gates import HEAD, WRAPPERS
@@ -240,9 +240,7 @@ def test_cheating_notebook_scores_zero_within_its_limits(lab, why, tmp_path):
     """Each technique is added to the untouched student notebook's imports and exercise cells (every
     exercise a stub; the lessons' cells, which only cost time, left out): it scores 0, the run ends
     within its limits, and the grader's own memory stays small."""
-    nb = read(kit.ROOT / "labs" / f"{lab}.ipynb")
-    first = next(c for c in nb.cells if c.cell_type == "code")
-    nb.cells = [c for c in nb.cells if c is first or c.metadata.get("nbgrader", {}).get("solution")]
+    nb = exercise_cells(read(kit.ROOT / "labs" / f"{lab}.ipynb"))
     assert len(nb.cells) == len(checks.EXERCISES[lab]) + 1
     assign = "".join(f"{e.function} = " for e in checks.EXERCISES[lab])
     for source in CHEATS[why].replace("{assign}", assign).split("# next cell\n"):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from labtools import read, solution_namespace, write
+from labtools import exercise_cells, read, solution_namespace, write
 from gates import WRONG
 from mcunet_lite.kit import build as kit
 from mcunet_lite.kit import checks, grader
@@ -89,8 +89,13 @@ def test_gate_untouched_student_notebook_scores_zero(lab):
 
 
 @pytest.mark.parametrize("lab", LABS)
-def test_gate_solution_scores_full_marks(lab):
-    r = grader.grade(kit.ROOT / "solutions" / f"{lab}.ipynb", grader.Limits(cell_seconds=300))
+def test_gate_solution_scores_full_marks(lab, tmp_path):
+    # the exercise cells: the whole solution notebook runs under nbval, and the untouched student
+    # notebook's gate runs every cell under the grader (a later cell shadowing an exercise fails there)
+    nb = exercise_cells(read(kit.ROOT / "solutions" / f"{lab}.ipynb"))
+    assert len(nb.cells) == len(checks.EXERCISES[lab]) + 1
+    write(nb, tmp_path / f"{lab}.ipynb")
+    r = grader.grade(tmp_path / f"{lab}.ipynb", grader.Limits(cell_seconds=300))
     assert r.score == r.max_score, r.text()
 
 
