@@ -34,6 +34,16 @@ def test_classifier_meets_the_course_targets():
     assert abs(m["float_top1"] - m["float_top1_float32"]) < assets.FLOAT16_TOLERANCE, m
 
 
+def test_supernet_and_its_reference_meet_the_course_targets():
+    if "nas-scratch" not in assets.manifest():
+        pytest.skip("asset 'nas-scratch' is not trained yet (not in the manifest)")
+    m = assets.entry("nas-scratch")["metrics"]
+    assert m["n"] >= 2000 and len(m["spanning_top1"]) >= 8 and len(m["winner_seeds"]) == len(m["mbv2_seeds"]) == 3
+    assert m["kendall_tau"] >= 0.5, m                                       # the supernet ranks the space
+    assert all(b > a for a, b in zip(m["spanning_shared_bn"], m["spanning_inherited"])), m  # recalibration helps
+    assert m["winner_top1"] - m["mbv2_top1"] >= 0.03, m                      # TinyNAS beats MobileNetV2 scaled
+
+
 @pytest.mark.parametrize("name", list(assets.RECIPES))
 def test_recipes_are_kit_commands(name):
     cmd = assets.RECIPES[name].command("x.pt")
