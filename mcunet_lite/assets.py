@@ -233,8 +233,7 @@ def _measure_supernet(net, n: int) -> dict[str, Any]:
 def _measure_scratch(info: dict[str, Any], runs: list, n: int, full: bool, supernet_asset: str) -> dict[str, Any]:
     """Top-1 of every network of a from-scratch reference on `n` fresh validation scenes: the
     searched winner's, scaled MobileNetV2's and the random subnets' means over seeds (the headline
-    is the winner's),
-    and with `full`, for the subnets spanning the space, the supernet asset's inherited
+    is the winner's), and with `full`, for the subnets spanning the space, the supernet asset's inherited
     accuracies with its shared and with recalibrated BatchNorm statistics and Kendall's tau
     between the recalibrated ones and the from-scratch ones (MCUNet 3.1, OFA 3.2)."""
     from torch.utils.data import TensorDataset

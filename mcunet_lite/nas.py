@@ -4,6 +4,7 @@ VWW stand-in; every knob is an argument.
 """
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -160,7 +161,8 @@ def scratch_plan(width: float, resolution: int, limits: evo.Limits, n_spanning: 
     the spanning subnets' sample."""
     span = spanning(width, resolution, n_spanning, seed=seed)
     runs = [(f"spanning-{i}", (lambda c=c: c), 0) for i, c in enumerate(span)]
-    runs += [("mbv2", lambda: scaled_mbv2(limits), s) for s in seeds]
+    mbv2 = functools.cache(lambda: scaled_mbv2(limits))  # one scan of the width x resolution grid for all seeds
+    runs += [("mbv2", mbv2, s) for s in seeds]
     runs += [("random", lambda s=s: random_fitting(width, resolution, limits, s), s) for s in seeds]
     return runs + [("winner", winner, s) for s in seeds]
 
