@@ -6,8 +6,10 @@ Each asset is a file in `mcunet_lite/trained/` in the kit's own checkpoint forma
 float16 where that changes the headline metric by less than `FLOAT16_TOLERANCE`. Its entry in
 `trained/manifest.json` says how it was made (the `mcunet-lite` command and seed, the synthetic
 data generator's version), its sha256, how long it trained, and the metrics it was measured at on
-validation scenes of another seed than the training run's. `verify` measures the headline metric
-again and compares; `retrain` reproduces an asset with its recorded command.
+validation scenes of another seed than the training run's. An asset may also ship repeat runs:
+the same recipe trained with other seeds (the entry's "seeds"), so that a lesson comparing two
+assets can show the spread one training run hides. `verify` measures the headline metric of each
+file again and compares; `retrain` reproduces an asset with its recorded command.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import math
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,11 @@ class Recipe:
         """The value of `--name` in the recipe's arguments."""
         flag = f"--{name}"
         return self.argv[self.argv.index(flag) + 1] if flag in self.argv else default
+
+    def seeded(self, seed: int) -> Recipe:
+        """The same recipe with `--seed seed`: a repeat run, whose spread says how much of a result is luck."""
+        i = self.argv.index("--seed") + 1
+        return replace(self, argv=(*self.argv[:i], str(seed), *self.argv[i + 1:]))
 
 
 RECIPES: dict[str, Recipe] = {
@@ -104,14 +111,34 @@ def entry(name: str) -> dict[str, Any]:
     return entries[name]
 
 
+def seeds(name: str) -> list[int]:
+    """The training seeds a published asset ships runs of: its own first, then its repeat runs'."""
+    e = entry(name)
+    return [e["seed"], *(r["seed"] for r in e.get("seeds", []))]
+
+
+def run(name: str, seed: int | None = None) -> dict[str, Any]:
+    """The manifest record of an asset's run with `seed` (default: the asset itself): its file,
+    command, sha256 and metrics; a clear error for a seed that was not published."""
+    e = entry(name)
+    if seed is None or seed == e["seed"]:
+        return e
+    for r in e.get("seeds", []):
+        if r["seed"] == seed:
+            return r
+    raise UserError(f"asset '{name}' has no run with seed {seed}; its runs: seeds {', '.join(map(str, seeds(name)))} "
+                    f"(`mcunet-lite assets publish {name} CHECKPOINT --seed {seed}` ships one)")
+
+
 def sha256(path: str | Path) -> str:
     """Hex sha256 of a file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def path(name: str) -> Path:
-    """The asset's file, checked against the manifest's sha256 (a damaged file is an error)."""
-    e = entry(name)
+def path(name: str, seed: int | None = None) -> Path:
+    """The file of the asset (or of its run with `seed`), checked against the manifest's sha256 (a
+    damaged file is an error)."""
+    e = run(name, seed)
     p = TRAINED / e["file"]
     if not p.exists() or sha256(p) != e["sha256"]:
         raise UserError(f"asset file {p} is missing or differs from the manifest's sha256; reinstall the kit "
@@ -125,11 +152,11 @@ def load(name: str):
     return _load(_recipe(name).kind, path(name))[0]
 
 
-def detector(name: str):
-    """(model, config, metadata) of a detector asset, as `detect.load` returns them."""
+def detector(name: str, seed: int | None = None):
+    """(model, config, metadata) of a detector asset (or of its run with `seed`), as `detect.load` returns them."""
     if _recipe(name).kind != "detector":
         raise UserError(f"asset '{name}' is a {_recipe(name).kind}, not a detector")
-    return _load("detector", path(name))
+    return _load("detector", path(name, seed))
 
 
 def resolve(model: str) -> str:
@@ -282,29 +309,33 @@ def tolerance(value: float, n: int, n_ref: int) -> float:
     return 3 * se + 0.005
 
 
-def _row(name: str, measured: dict[str, Any], subsample: bool) -> dict[str, Any]:
-    """Measured headline metric next to the manifest's, with the tolerance chance allows: for a subsample
-    of the manifest's scenes (`verify`), or for the same scenes measured on another trained copy."""
-    e = entry(name)
+def _row(name: str, seed: int, measured: dict[str, Any], subsample: bool) -> dict[str, Any]:
+    """Measured headline metric of the asset's run with `seed` next to the manifest's, with the tolerance
+    chance allows: for a subsample of the manifest's scenes (`verify`), or for the same scenes measured
+    on another trained copy."""
+    e, ref_metrics = entry(name), run(name, seed)["metrics"]
     key = HEADLINE[e["kind"]]
-    ref = e["metrics"][key]
+    ref = ref_metrics[key]
     detector = e["kind"] == "detector"
-    size, size_ref = (measured["boxes"], e["metrics"]["boxes"]) if detector else (measured["n"], e["eval"]["n"])
+    size, size_ref = (measured["boxes"], ref_metrics["boxes"]) if detector else (measured["n"], e["eval"]["n"])
     tol = tolerance(ref, size, size_ref if subsample else math.inf)
-    return {"name": name, "metric": key, "n": measured["n"], "measured": measured[key], "manifest": ref,
-            "tolerance": tol, "ok": abs(measured[key] - ref) <= tol}
+    return {"name": name, "seed": seed, "metric": key, "n": measured["n"], "measured": measured[key],
+            "manifest": ref, "tolerance": tol, "ok": abs(measured[key] - ref) <= tol}
 
 
 def verify(names: list[str] | None = None, n: int | None = None) -> list[dict[str, Any]]:
-    """Re-measure the headline metric of every published asset (or `names`) on the first `n` scenes of
-    the manifest's validation stream (default: all it used) and compare with the manifest."""
-    return [_row(name, measure(name, n=min(n or entry(name)["eval"]["n"], entry(name)["eval"]["n"])), True)
-            for name in names or [k for k in RECIPES if k in manifest()]]
+    """Re-measure the headline metric of every published asset (or `names`), each of its runs, on the
+    first `n` scenes of the manifest's validation stream (default: all it used) and compare with the manifest."""
+    rows = []
+    for name in names or [k for k in RECIPES if k in manifest()]:
+        n_name = min(n or entry(name)["eval"]["n"], entry(name)["eval"]["n"])
+        rows += [_row(name, s, measure(name, path(name, s), n_name), True) for s in seeds(name)]
+    return rows
 
 
 def compare(name: str, checkpoint: str | Path) -> dict[str, Any]:
     """A retrained copy of a published asset against the manifest, on the manifest's validation scenes."""
-    return _row(name, measure(name, checkpoint, n=entry(name)["eval"]["n"]), False)
+    return _row(name, entry(name)["seed"], measure(name, checkpoint, n=entry(name)["eval"]["n"]), False)
 
 
 # ------------------------------------------------------------------------------ making assets
@@ -316,6 +347,13 @@ def retrain(name: str, work: str | Path) -> Path:
     if subprocess.run(cmd, check=False).returncode != 0:
         raise UserError(f"retraining '{name}' failed: {shlex.join(cmd)}")
     return out
+
+
+def _trained_seed(checkpoint: Path) -> int | None:
+    """The seed a classifier or detector checkpoint records it was trained with (None for other kinds)."""
+    import torch
+    meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("meta", {})
+    return meta.get("seed") if isinstance(meta, dict) else None
 
 
 def _train_seconds(kind: str, checkpoint: Path) -> float:
@@ -343,32 +381,51 @@ def _architecture(kind: str, checkpoint: Path) -> dict[str, Any]:
             "resolution": cfg.resolution}
 
 
-def publish(name: str, checkpoint: str | Path) -> dict[str, Any]:
-    """Make `checkpoint` (trained by the asset's recipe) the shipped asset: store it compactly,
-    measure it, check that float16 storage is exact enough, and write its manifest entry."""
-    from . import detdata, scenes
-    recipe = _recipe(name)
-    file = TRAINED / f"{name}.pt"
+def _ship(name: str, recipe: Recipe, checkpoint: Path, file: Path) -> dict[str, Any]:
+    """Store `checkpoint` (trained by `recipe`) compactly as `file` and measure it: float16 unless that
+    moves the headline metric by `FLOAT16_TOLERANCE` or more. The run's manifest record."""
+    from . import scenes
+    seed, trained = int(recipe.option("seed", "0")), _trained_seed(checkpoint)
+    if trained is not None and trained != seed:
+        raise UserError(f"{checkpoint} was trained with seed {trained}, not {seed}: publish it with --seed {trained}")
     compact(checkpoint, file)
     metrics = measure(name, file, full=True)
     exact = measure(name, checkpoint)
     key = HEADLINE[recipe.kind]
     if abs(metrics[key] - exact[key]) >= FLOAT16_TOLERANCE:
-        file.write_bytes(Path(checkpoint).read_bytes())  # float16 is not exact enough: keep float32
+        file.write_bytes(checkpoint.read_bytes())  # float16 is not exact enough: keep float32
         metrics, storage = measure(name, file, full=True), "float32"
     else:
         storage = "float16"
     metrics[f"{key}_float32"] = exact[key]
-    e = {"kind": recipe.kind, "model": _architecture(recipe.kind, file), "file": file.name,
-         "command": shlex.join(recipe.command(f"{name}.pt")[:-1]),
-         "seed": int(recipe.option("seed", "0")), "data_version": scenes.VERSION, "storage": storage,
-         "sha256": sha256(file), "bytes": file.stat().st_size,
-         "train_seconds": round(_train_seconds(recipe.kind, Path(checkpoint)), 1),
-         "eval": {"split": "val", "seed": EVAL_SEED, "n": metrics["n"]}, "headline": key, "metrics": metrics}
-    if recipe.kind == "detector":
-        e["boxes_version"] = detdata.BOXES_VERSION
+    return {"file": file.name, "command": shlex.join(recipe.command(file.name)[:-1]), "seed": seed,
+            "data_version": scenes.VERSION, "storage": storage, "sha256": sha256(file), "bytes": file.stat().st_size,
+            "train_seconds": round(_train_seconds(recipe.kind, checkpoint), 1), "metrics": metrics}
+
+
+def publish(name: str, checkpoint: str | Path, seed: int | None = None) -> dict[str, Any]:
+    """Make `checkpoint` (trained by the asset's recipe) the shipped asset and write its manifest entry;
+    with a `seed` other than the recipe's, ship it as a repeat run of the published asset (the recipe
+    with `--seed seed`), recorded in the entry's "seeds". Republishing the asset keeps the repeat runs
+    made by its recipe and data version and drops the others (they would measure another recipe)."""
+    from . import detdata
+    recipe = _recipe(name)
     entries = manifest()
-    entries[name] = e
     TRAINED.mkdir(exist_ok=True)
+    if seed is not None and seed != int(recipe.option("seed", "0")):
+        e = entry(name)
+        r = _ship(name, recipe.seeded(seed), Path(checkpoint), TRAINED / f"{name}-seed{seed}.pt")
+        e["seeds"] = sorted([x for x in e.get("seeds", []) if x["seed"] != seed] + [r], key=lambda x: x["seed"])
+    else:
+        r = _ship(name, recipe, Path(checkpoint), TRAINED / f"{name}.pt")
+        e = {"kind": recipe.kind, "model": _architecture(recipe.kind, TRAINED / r["file"]), **r,
+             "eval": {"split": "val", "seed": EVAL_SEED, "n": r["metrics"]["n"]}, "headline": HEADLINE[recipe.kind]}
+        if recipe.kind == "detector":
+            e["boxes_version"] = detdata.BOXES_VERSION
+        repeats = [x for x in entries.get(name, {}).get("seeds", []) if x["data_version"] == r["data_version"]
+                   and x["command"] == shlex.join(recipe.seeded(x["seed"]).command(x["file"])[:-1])]
+        if repeats:
+            e["seeds"] = repeats
+    entries[name] = e
     MANIFEST.write_text(json.dumps({"assets": dict(sorted(entries.items()))}, indent=1) + "\n")
     return e

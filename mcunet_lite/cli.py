@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = assets_sub.add_parser("publish", help="maintainers: ship a checkpoint made by an asset's recipe")
     q.add_argument("name")
     q.add_argument("checkpoint")
+    q.add_argument("--seed", type=int, help="ship CHECKPOINT as a repeat run of the published asset: its recipe "
+                   "trained with this seed instead (default: the asset itself)")
     p.set_defaults(func=commands.cmd_assets)
 
     p = sub.add_parser("demo", help="run the whole pipeline on offline defaults; writes a report")

@@ -416,9 +416,12 @@ def cmd_assets(a: argparse.Namespace) -> None:
             print(f"{r['name']:16s} {r['kind']:10s} " + (f"{r['bytes'] / 1e6:.2f} MB {r['storage']}, trained "
                   f"{r['train_seconds'] / 60:.0f} min; {figures}" if r["trained"] else "not trained yet"))
             print(f"{'':16s} made by: {r['command']}")
+            for x in r.get("seeds", []):
+                print(f"{'':16s} repeat run, seed {x['seed']}: {x['file']}, {r['headline']} "
+                      f"{x['metrics'][r['headline']]:.4f}")
         return
     if a.assets_command == "publish":
-        print(json.dumps(assets.publish(a.name, a.checkpoint)))
+        print(json.dumps(assets.publish(a.name, a.checkpoint, a.seed)))
         return
     if a.retrain:
         checkpoint = assets.retrain(a.retrain, a.work)
@@ -435,8 +438,9 @@ def cmd_assets(a: argparse.Namespace) -> None:
         print(json.dumps(rows))
     else:
         for r in rows:
-            print(f"{r['name']:16s} {r['metric']} on {r['n']} fresh validation scenes: measured {r['measured']:.4f}, "
-                  f"manifest {r['manifest']:.4f} (tolerance {r['tolerance']:.4f}): {'ok' if r['ok'] else 'FAILED'}")
+            print(f"{r['name']:16s} seed {r['seed']}: {r['metric']} on {r['n']} fresh validation scenes: measured "
+                  f"{r['measured']:.4f}, manifest {r['manifest']:.4f} (tolerance {r['tolerance']:.4f}): "
+                  f"{'ok' if r['ok'] else 'FAILED'}")
     if not all(r["ok"] for r in rows):
         raise SystemExit(1)
 

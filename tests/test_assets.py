@@ -101,6 +101,31 @@ def test_verify_fails_when_the_manifest_promises_more(tiny):
     assert stop.value.code == 1
 
 
+def test_repeat_runs_publish_verify_and_survive_a_republish(tiny, capsys):
+    assets.publish("tiny", tiny)
+    with pytest.raises(UserError, match="trained with seed 0, not 1"):   # seed 0's weights shipped as seed 1
+        assets.publish("tiny", tiny, seed=1)
+    again = tiny.parent / "tiny-1.pt"
+    cli.main([*assets.RECIPES["tiny"].seeded(1).argv, "--out", str(again), "--json"])
+    capsys.readouterr()
+    assert cli.main(["assets", "publish", "tiny", str(again), "--seed", "1"]) == 0
+    r = assets.run("tiny", 1)
+    assert r["file"] == "tiny-seed1.pt" and r["sha256"] == assets.sha256(assets.TRAINED / "tiny-seed1.pt")
+    assert r["command"].endswith("--seed 1 --out tiny-seed1.pt") and r["metrics"]["n"] == 1000
+    assert assets.seeds("tiny") == [0, 1] and assets.run("tiny") == assets.entry("tiny")
+    rows = assets.verify(["tiny"], 100)
+    assert [(x["seed"], x["ok"]) for x in rows] == [(0, True), (1, True)]
+    assert rows[1]["manifest"] == r["metrics"]["float_top1"] != rows[0]["manifest"]
+    with pytest.raises(UserError, match="no run with seed 2; its runs: seeds 0, 1"):
+        assets.path("tiny", 2)
+    assets.publish("tiny", tiny)                                          # the asset again: its repeat run stays
+    assert assets.seeds("tiny") == [0, 1]
+    f = assets.TRAINED / "tiny-seed1.pt"
+    f.write_bytes(f.read_bytes()[:-1])
+    with pytest.raises(UserError, match="sha256"):
+        assets.verify(["tiny"], 100)
+
+
 def test_a_classifier_that_stopped_delivering_fails(tmp_path):
     if "vww-classifier" not in assets.manifest():
         pytest.skip("asset 'vww-classifier' is not trained yet (not in the manifest)")
