@@ -30,6 +30,12 @@ def add_size_limit_arg(p: argparse.ArgumentParser) -> None:
                    help=".tflite files and the activations of a run larger than this are refused (default: %(default)s)")
 
 
+def add_replace_arg(p: argparse.ArgumentParser, flag: str = "--out", resumable: bool = False) -> None:
+    """--force: the command may replace its existing output file (without it, it refuses: safeio.refuse_existing)."""
+    p.add_argument("--force", action="store_true", help=f"replace {flag} if it exists"
+                   + (" (--resume continues it instead)" if resumable else ""))
+
+
 def add_device_arg(p: argparse.ArgumentParser) -> None:
     """--device for the training subcommands (see `train.pick_device`)."""
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (a GPU when torch sees one); "
@@ -103,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="supernet.pt")
     p.add_argument("--resume", action="store_true", help="continue an interrupted supernet run with the same "
                    "--out (its training state is kept in OUT.resume after every epoch)")
+    add_replace_arg(p, resumable=True)
     add_device_arg(p)
     p.set_defaults(func=commands.cmd_nas_train)
 
@@ -126,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the spanning subnets' sample and of the search")
     p.add_argument("--out", default="scratch.pt")
     p.add_argument("--resume", action="store_true", help="continue with the runs --out already holds")
+    add_replace_arg(p, resumable=True)
     p.set_defaults(func=commands.cmd_nas_scratch)
 
     p = nas_sub.add_parser("search", help="stage 2b: evolutionary search under SRAM / Flash / MAC limits")
@@ -204,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "instead of min/max")
     p.add_argument("--float-io", action="store_true", help="float32 input/output through QUANTIZE/DEQUANTIZE")
     p.add_argument("--out", required=True, help="output .tflite file")
+    add_replace_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=commands.cmd_quantize)
 
@@ -211,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .tflite file (int8)")
     p.add_argument("--input", required=True, help=".npy input in the model's own dtype and shape")
     p.add_argument("--output", required=True, help=".npy output (.npz for several outputs)")
+    add_replace_arg(p, "--output")
     add_size_limit_arg(p)
     p.set_defaults(func=commands.cmd_run)
 
@@ -246,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "of the MBConv model for a patch stage of K blocks (MCUNetV2 section 3.2)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its --out checkpoint "
                    "(same settings); without it the run starts over")
+    add_replace_arg(p, resumable=True)
     p.add_argument("--n-train", type=int, default=4000, help="synthetic training scenes (default: %(default)s)")
     p.add_argument("--n-val", type=int, default=1000, help="synthetic validation scenes (default: %(default)s)")
     p.add_argument("--difficulty", type=float, default=0.5, help="synthetic difficulty 0..1 (default: %(default)s)")
@@ -266,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="save the device's outputs to this .npy (.npz for several outputs)")
     p.add_argument("--out", default="mcunet-deploy", help="project and build folder: new, empty or an earlier deploy's "
                    "(default: %(default)s)")
-    p.add_argument("--force", action="store_true", help="write into --out even if it holds files mcunet-lite did not write")
+    p.add_argument("--force", action="store_true", help="write into --out even if it holds files mcunet-lite did "
+                   "not write, and replace --output if it exists")
     p.add_argument("--portable", action="store_true", help="portable C kernels instead of the Cortex-M DSP ones")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=commands.cmd_deploy)
@@ -293,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="checkpoint file (weights, config with anchors, validation AP)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --out "
                    "(its training state is kept in OUT.resume after every epoch)")
+    add_replace_arg(p, resumable=True)
     p.add_argument("--json", action="store_true", help="no progress bars; print the final record as JSON")
     add_device_arg(p)
     p.set_defaults(func=commands.cmd_detect_train)
@@ -323,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "detector-128, detector-256 (`mcunet-lite assets list`)")
     p.add_argument("image", help="an image file, or a photo shipped with a package: astronaut, grace_hopper")
     p.add_argument("--out", default="detections.png", help="PNG to write (default: %(default)s)")
+    add_replace_arg(p)
     p.add_argument("--score", type=float, default=0.3, help="score threshold (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=commands.cmd_detect_predict)

@@ -68,7 +68,8 @@ def cmd_quantize(a: argparse.Namespace) -> None:
     """Post-training int8 quantization of a zoo model (random init or a checkpoint) -> .tflite."""
     import torch
 
-    from . import quant, tflite_io
+    from . import quant, safeio, tflite_io
+    safeio.refuse_existing(a.out, a.force)
     if a.checkpoint:
         from .train import load_checkpoint
         module, meta, _ = load_checkpoint(a.checkpoint)
@@ -106,9 +107,9 @@ def cmd_run(a: argparse.Namespace) -> None:
     """Execute a .tflite model with the int8 reference executor on a .npy input."""
     from . import int8ref, safeio, tflite_io
     g = tflite_io.read(a.model, a.size_limit)
-    safeio.output_file(a.output, [a.model, a.input], (".npy", ".npz"))  # before the run, not after
+    safeio.output_file(a.output, [a.model, a.input], (".npy", ".npz"), a.force)  # before the run, not after
     ys = int8ref.run_all(g, load_input(a.input, g, a.size_limit))
-    out = safeio.save_arrays(a.output, ys, [a.model, a.input])
+    out = safeio.save_arrays(a.output, ys, [a.model, a.input], a.force)
     print(f"wrote {out}: " + ", ".join(f"{y.dtype} {list(y.shape)}" for y in ys))
 
 
@@ -164,7 +165,8 @@ def cmd_nas_space(a: argparse.Namespace) -> None:
 def cmd_nas_train(a: argparse.Namespace) -> None:
     """TinyNAS stage 2a: train the weight-sharing supernet of one space (sandwich rule); with --resume,
     continue an interrupted run from the training state kept beside --out."""
-    from . import nas, supernet, train
+    from . import nas, safeio, supernet, train
+    safeio.refuse_existing(a.out, a.force or a.resume)
     train.seed_everything(a.seed)  # the supernet's initial weights too: a run repeats
     d = nas.synthetic_data(a.resolution, a.n_train, a.n_val, seed=a.seed, progress=True)
     net = supernet.Supernet(a.width, a.resolution)
@@ -221,8 +223,9 @@ def cmd_nas_scratch(a: argparse.Namespace) -> None:
 
     import torch
 
-    from . import assets, evolution, nas
+    from . import assets, evolution, nas, safeio
     from .zoo import MBConvConfig
+    safeio.refuse_existing(a.out, a.force or a.resume)
     limits = evolution.Limits(int(a.sram * 1024), int(a.flash * 1024))
     recipe = nas.Recipe(a.epochs, a.n_train, a.batch_size, a.lr)
     search = {"population": a.population, "parents": a.parents, "mutations": (a.population - a.parents) // 2,
@@ -289,7 +292,9 @@ def cmd_data_info(a: argparse.Namespace) -> None:
 
 def cmd_train(a: argparse.Namespace) -> None:
     """Train a zoo model on person / no-person (synthetic or a VWW folder); also runs under torchrun."""
-    from . import train
+    from . import safeio, train
+    if a.out:
+        safeio.refuse_existing(a.out, a.force or a.resume)
     r = train.train(a.model, a.data, a.resolution, a.width, a.epochs, a.batch_size, a.lr, a.seed, a.out,
                     a.n_train, a.n_val, a.difficulty, progress=not a.json, device=a.device, resume=a.resume,
                     redistribute=a.redistribute)
@@ -315,7 +320,7 @@ def cmd_deploy(a: argparse.Namespace) -> None:
     pp = patch.plan(g, a.split_op, a.patch_grid) if a.patch_grid is not None else None
     inputs = [p for p in (a.model, a.input) if p]
     if a.output:
-        safeio.output_file(a.output, inputs, (".npy", ".npz"))
+        safeio.output_file(a.output, inputs, (".npy", ".npz"), a.force)
     xs = load_input(a.input, g, a.size_limit) if a.input else None
     out, _ = safeio.claim_folder(a.out, "deploy", a.force)
     r = deploy.deploy(g, a.board, a.emulator, xs, pp, out, dsp=not a.portable, notes=notes)
@@ -323,7 +328,7 @@ def cmd_deploy(a: argparse.Namespace) -> None:
         if not r.outputs:
             raise UserError(f"no outputs to save: the {a.emulator} run reports a check, not the output values")
         safeio.save_arrays(a.output, [np.concatenate([row[k] for row in r.outputs]) for k in range(len(g.outputs))],
-                           inputs)  # each output's batch of N
+                           inputs, a.force)  # each output's batch of N
     print(json.dumps(r.to_dict()) if a.json else r.text())
     if not r.outputs_match:
         raise SystemExit(1)
@@ -339,7 +344,9 @@ def _ap_line(r: dict) -> str:
 
 def cmd_detect_train(a: argparse.Namespace) -> None:
     """Train the person / face detector (synthetic boxes by default) and report AP on validation."""
-    from . import detect
+    from . import detect, safeio
+    if a.out:
+        safeio.refuse_existing(a.out, a.force or a.resume)
     r = detect.train(a.resolution, a.backbone, a.width, a.epochs, a.batch_size, a.lr, a.n_train, a.n_val, a.seed,
                      a.difficulty, a.data, a.val_data, a.images, a.mbconv, a.out, progress=not a.json, device=a.device,
                      resume=a.resume)
@@ -386,8 +393,8 @@ def cmd_detect_synth(a: argparse.Namespace) -> None:
 
 def cmd_detect_predict(a: argparse.Namespace) -> None:
     """Detect people and faces on a photo and write it with the boxes drawn (PNG)."""
-    from . import detect
-    from . import assets
+    from . import assets, detect, safeio
+    safeio.refuse_existing(a.out, a.force)
     model, cfg, _ = detect.load(assets.resolve(a.checkpoint))
     img = detect.photo(a.image)
     d = detect.predict(model, cfg, img, a.score)

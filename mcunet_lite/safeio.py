@@ -3,9 +3,10 @@
 DESIGN.md section 9: files and paths come from anywhere. Reads check sizes before they allocate
 (a model or .npy header cannot make the kit read or allocate gigabytes). Output folders are new,
 empty or marked as the kit's own (`MARKER`); anything else is refused unless the user passes
-`--force`. An output file never replaces one of the command's inputs, its folder must exist, and
-the file written is exactly the path given (no suffix appended), so the path printed is the path
-written.
+`--force`. An output file never replaces an existing file unless the user passes `--force` (a
+checkpoint command's `--resume` continues the file instead), never replaces one of the command's
+inputs, its folder must exist, and the file written is exactly the path given (no suffix
+appended), so the path printed is the path written.
 """
 from __future__ import annotations
 
@@ -154,9 +155,16 @@ def files_in(out: Path) -> set[Path]:
     return {p for p in out.rglob("*") if p.is_file()}
 
 
-def output_file(path: str | Path, inputs: list[str | Path], suffixes: tuple[str, ...]) -> Path:
-    """Check an output file path: one of `suffixes`, in an existing folder, not a folder itself and
-    not one of the command's `inputs`."""
+def refuse_existing(path: str | Path, force: bool) -> None:
+    """Refuse to write over an existing file `path` unless `force`: a command's output never replaces
+    a user's file (a notebook's result, last week's checkpoint) by surprise."""
+    if Path(path).exists() and not force:
+        raise UserError(f"'{path}' already exists; choose another output path, or pass --force to replace it")
+
+
+def output_file(path: str | Path, inputs: list[str | Path], suffixes: tuple[str, ...], force: bool = False) -> Path:
+    """Check an output file path: one of `suffixes`, in an existing folder, not a folder itself, not
+    one of the command's `inputs`, and not an existing file unless `force`."""
     out = Path(path)
     if out.suffix.lower() not in suffixes:
         raise UserError(f"output '{out}' must end in {' or '.join(suffixes)}; the file written is the path given")
@@ -167,12 +175,13 @@ def output_file(path: str | Path, inputs: list[str | Path], suffixes: tuple[str,
     for p in inputs:
         if out.exists() and Path(p).exists() and os.path.samefile(out, p):
             raise UserError(f"output '{out}' is the input '{p}'; choose another output path")
+    refuse_existing(out, force)
     return out
 
 
-def save_arrays(path: str | Path, arrays: list[np.ndarray], inputs: list[str | Path]) -> Path:
+def save_arrays(path: str | Path, arrays: list[np.ndarray], inputs: list[str | Path], force: bool = False) -> Path:
     """Save `arrays` to exactly `path`: .npz (output_0, output_1, ...) for any number, .npy for one."""
-    out = output_file(path, inputs, (".npy", ".npz"))
+    out = output_file(path, inputs, (".npy", ".npz"), force)
     if out.suffix.lower() == ".npy" and len(arrays) != 1:
         raise UserError(f"the model has {len(arrays)} outputs; give --output OUT.npz to save them all")
     try:

@@ -573,6 +573,29 @@ def test_outputs_never_replace_inputs_and_are_written_where_printed(tmp_path, ca
     assert_refused(*main_err(capsys, "run", RESNET, "--input", "x.npy", "--output", "ln.npy"), "is the input")
 
 
+@pytest.mark.parametrize("command", [
+    ["quantize", "mbv1", "--width", "0.25", "--resolution", "32", "--calib-n", "8", "--out", "{f}.tflite"],
+    ["run", str(RESNET), "--input", "x.npy", "--output", "{f}.npy"],
+    ["train", "--epochs", "1", "--out", "{f}.pt"],
+    ["detect", "train", "--epochs", "1", "--out", "{f}.pt"],
+    ["detect", "predict", "detector-128", "grace_hopper", "--out", "{f}.png"],
+    ["nas", "train-supernet", "--width", "0.35", "--resolution", "48", "--out", "{f}.pt"],
+    ["nas", "scratch", "--width", "0.35", "--resolution", "48", "--sram", "64", "--flash", "256", "--out", "{f}.pt"],
+])
+def test_outputs_never_replace_a_users_file(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    np.save("x.npy", np.zeros((1, 32, 32, 3), np.int8))
+    args = [c.format(f="precious") for c in command]
+    out = Path(args[args.index("--out" if "--out" in args else "--output") + 1])
+    out.write_text("last week's work")
+    assert_refused(*main_err(capsys, *args), rf"'{out}' already exists; choose another output path, or pass --force")
+    assert out.read_text() == "last week's work"
+    if command[0] in ("run", "quantize"):   # quick enough to run: --force replaces it
+        code, err = main_err(capsys, *args, "--force")
+        assert code == 0, err
+        assert out.read_bytes() != b"last week's work"
+
+
 def test_npy_inputs_are_checked_before_they_are_loaded(tmp_path, capsys):
     np.save(tmp_path / "zero.npy", np.zeros((0, 32, 32, 3), np.int8))
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
