@@ -88,6 +88,19 @@ def crossover(a: Candidate, b: Candidate, rng: random.Random) -> Candidate:
     return Candidate(cfg, rng.choice((a.patch, b.patch)))
 
 
+def first_fitting(make: Callable[[], Candidate], limits: Limits, width: float, resolution: int,
+                  tries: int = 1000) -> Candidate:
+    """The first of up to `tries` candidates `make()` draws that fits `limits`: the search only ever
+    scores subnets within the SRAM and Flash budgets (MCUNet 3.1); a clear error when none fits."""
+    for _ in range(tries):
+        c = make()
+        if fits(c, limits):
+            return c
+    raise UserError(f"no subnet within {limits.sram // 1024} kB SRAM, {limits.flash // 1024} kB Flash found in "
+                    f"{tries} tries at width {width}, resolution {resolution}: choose the space with "
+                    "`mcunet-lite nas space` for these budgets, or use patch-based inference")
+
+
 @dataclass
 class SearchResult:
     """The best candidate and every generation's best accuracy."""
@@ -120,13 +133,7 @@ def search(space_width: float, resolution: int, limits: Limits, fitness: Callabl
         return c
 
     def feasible(make: Callable[[], Candidate]) -> Candidate:
-        for _ in range(max_tries):
-            c = make()
-            if fits(c, limits):
-                return c
-        raise UserError(f"no subnet within {limits.sram // 1024} kB SRAM, {limits.flash // 1024} kB Flash found in "
-                        f"{max_tries} tries at width {space_width}, resolution {resolution}: choose the space with "
-                        "`mcunet-lite nas space` for these budgets, or use patch-based inference")
+        return first_fitting(make, limits, space_width, resolution, max_tries)
 
     pop = [score(feasible(lambda: Candidate(ss.sample(rng, space_width, resolution, num_classes),
                                             _random_patch(rng) if joint_patch else None)))

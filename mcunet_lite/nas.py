@@ -121,12 +121,7 @@ def random_fitting(width: float, resolution: int, limits: evo.Limits, seed: int)
     """A random subnet of the space within `limits` (drawn with `random.Random(seed)` until one fits):
     the control that shows what the supernet and the evolution add to stage 1's choice of space."""
     rng = random.Random(seed)
-    for _ in range(1000):
-        c = evo.Candidate(ss.sample(rng, width, resolution))
-        if evo.fits(c, limits):
-            return c.cfg
-    raise UserError(f"no subnet of width {width}, resolution {resolution} fits {limits.sram // 1024} kB SRAM and "
-                    f"{limits.flash // 1024} kB Flash in 1000 draws; raise the budgets")
+    return evo.first_fitting(lambda: evo.Candidate(ss.sample(rng, width, resolution)), limits, width, resolution).cfg
 
 
 @dataclass(frozen=True)
