@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import mcunet_lite
-from mcunet_lite import assets, cache, data, int8ref, quant, scenes, tflite_io, train, zoo
+from mcunet_lite import assets, cache, data, int8ref, quant, safeio, scenes, tflite_io, train, zoo
 from mcunet_lite import profile as prof
 from mcunet_lite.from_torch import from_torch
 from mcunet_lite.kit.scaffold import or_reference, visible_tests
@@ -614,8 +614,7 @@ if cached.exists():
     r = json.loads(cached.read_text())
 else:
     r = quant.float_vs_int8(g, q, val, labels, workers=2)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(r))
+    safeio.write_atomic(cached, lambda tmp: tmp.write_text(json.dumps(r)))  # a reader never sees half of it
 changed = round((1 - r["top1_agreement"]) * r["n"])
 diff = r["int8_accuracy"] - r["float_accuracy"]
 se = np.sqrt(r["float_accuracy"] * (1 - r["float_accuracy"]) / r["n"])
