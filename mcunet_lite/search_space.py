@@ -11,6 +11,7 @@ for MCUNetV2, the patch planner) that deploys it.
 from __future__ import annotations
 
 import functools
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ def sample(rng: random.Random, width: float, resolution: int, num_classes: int =
     return MBConvConfig(stages, stem=32, head=None, num_classes=num_classes, width=width, resolution=resolution)
 
 
-@dataclass
+@dataclass(frozen=True)   # shared by every caller of the remembered `cost`
 class Cost:
     """What a subnet costs on the microcontroller."""
 
@@ -54,7 +55,15 @@ def cost(cfg: MBConvConfig, patch_based: bool = False, patch_plan: tuple[int, in
     """Peak SRAM (scheduler lower bound, which the best allocator reaches on these chains), Flash
     (int8 weights, int32 biases) and MACs; with `patch_based`, SRAM is the best of a few
     (split, grid) choices of MCUNetV2's patch-based inference; with `patch_plan` (split block,
-    grid), that one's (layer by layer when the grid is finer than the stage output)."""
+    grid), that one's (layer by layer when the grid is finer than the stage output). A pure
+    function of the subnet, so it is remembered: a lab or a search that costs the same subnets
+    again (another budget over the same samples, a survivor of the last generation) profiles each once."""
+    return _cost(json.dumps(cfg.to_dict(), sort_keys=True), patch_based, patch_plan)
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _cost(genome: str, patch_based: bool, patch_plan: tuple[int, int] | None) -> Cost:
+    cfg = MBConvConfig.from_dict(json.loads(genome))
     g = cfg.graph()
     nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)

@@ -234,12 +234,13 @@ for _ in range(3000):
 }
 
 
-@pytest.mark.parametrize("lab", ["00_memory_wall", "07_detection"])
-@pytest.mark.parametrize("why", sorted(CHEATS))
+@pytest.mark.parametrize("lab, why", [(lab, why) for lab in ("00_memory_wall", "07_detection") for why in sorted(CHEATS)
+                                      if lab == "00_memory_wall" or why != "a SIGINT-ignoring loop"])
 def test_cheating_notebook_scores_zero_within_its_limits(lab, why, tmp_path):
     """Each technique is added to the untouched student notebook's imports and exercise cells (every
     exercise a stub; the lessons' cells, which only cost time, left out): it scores 0, the run ends
-    within its limits, and the grader's own memory stays small."""
+    within its limits, and the grader's own memory stays small. The SIGINT-ignoring loop, a minute of
+    waiting out the grader's limits whatever the lab, runs on the light lab only."""
     nb = exercise_cells(read(kit.ROOT / "labs" / f"{lab}.ipynb"))
     assert len(nb.cells) == len(checks.EXERCISES[lab]) + 1
     assign = "".join(f"{e.function} = " for e in checks.EXERCISES[lab])
