@@ -11,7 +11,6 @@ for MCUNetV2, the patch planner) that deploys it.
 from __future__ import annotations
 
 import functools
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -58,12 +57,19 @@ def cost(cfg: MBConvConfig, patch_based: bool = False, patch_plan: tuple[int, in
     grid), that one's (layer by layer when the grid is finer than the stage output). A pure
     function of the subnet, so it is remembered: a lab or a search that costs the same subnets
     again (another budget over the same samples, a survivor of the last generation) profiles each once."""
-    return _cost(json.dumps(cfg.to_dict(), sort_keys=True), patch_based, patch_plan)
+    key = (repr(cfg), patch_based, patch_plan)   # every field of the config: cheap next to profiling it
+    if key not in _COSTS:
+        if len(_COSTS) >= COSTS_KEPT:
+            _COSTS.clear()
+        _COSTS[key] = _profile(cfg, patch_based, patch_plan)
+    return _COSTS[key]
 
 
-@functools.lru_cache(maxsize=1 << 15)
-def _cost(genome: str, patch_based: bool, patch_plan: tuple[int, int] | None) -> Cost:
-    cfg = MBConvConfig.from_dict(json.loads(genome))
+COSTS_KEPT = 1 << 15
+_COSTS: dict[tuple[str, bool, tuple[int, int] | None], Cost] = {}
+
+
+def _profile(cfg: MBConvConfig, patch_based: bool, patch_plan: tuple[int, int] | None) -> Cost:
     g = cfg.graph()
     nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)

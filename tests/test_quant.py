@@ -165,5 +165,6 @@ def test_cli_quantize(tmp_path):
     g = tflite_io.read(out)
     assert g.tensors[g.inputs[0]].shape == (1, 32, 32, 3) and g.tensors[g.outputs[0]].shape == (1, 2)
     r = subprocess.run([sys.executable, "-m", "mcunet_lite.cli", "quantize", "mbv2", "--checkpoint",
-                        str(tmp_path / "none.pt"), "--out", str(out)], capture_output=True, text=True)
+                        str(tmp_path / "none.pt"), "--out", str(tmp_path / "m2.tflite")],
+                       capture_output=True, text=True)
     assert r.returncode == 2 and "cannot load checkpoint" in r.stderr and "Traceback" not in r.stderr

@@ -188,9 +188,9 @@ def test_cli_profile_and_run_on_tflite(tmp_path):
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.load(tmp_path / "y.npy"), int8ref.run(tflite_io.read(RESNET), x))
     np.save(tmp_path / "f.npy", x.astype(np.float32))
-    for args, msg in [(("run", str(RESNET), "--input", str(tmp_path / "f.npy"), "--output", str(tmp_path / "y.npy")),
+    for args, msg in [(("run", str(RESNET), "--input", str(tmp_path / "f.npy"), "--output", str(tmp_path / "z.npy")),
                        r"must be int8 of shape \(N, 32, 32, 3\), got float32"),
-                      (("run", str(DET), "--input", str(tmp_path / "f.npy"), "--output", str(tmp_path / "y.npy")),
+                      (("run", str(DET), "--input", str(tmp_path / "f.npy"), "--output", str(tmp_path / "z.npy")),
                        "must be float32 of shape"),
                       (("profile", str(tmp_path / "x.npy.tflite")), "cannot read")]:
         r = cli(*args)
