@@ -1,4 +1,5 @@
 """Release gates for every lab, the build's leak and staleness checks, and the book build."""
+import ast
 import functools
 import re
 
@@ -78,14 +79,42 @@ def test_every_exercise_has_a_scaffold_and_every_lab_says_what_to_expect(lab):
             assert f'with visible_tests("{ng["grade_id"][:-len("_tests")]}"):' in cell.source, ng["grade_id"]
 
 
+# Labs whose whole untouched notebook takes 1.5-4 minutes under the grader: their lessons run whole
+# under nbval (the solution) and `test_lessons_reach_exercises_only_through_or_reference` checks what
+# a whole untouched run would add (no lesson cell calls a stub); the other labs run whole here.
+EXERCISE_CELLS_ONLY = {"04_search_space", "05_one_shot_nas"}
+
+
 @pytest.mark.parametrize("lab", LABS)
-def test_gate_untouched_student_notebook_scores_zero(lab):
+def test_gate_untouched_student_notebook_scores_zero(lab, tmp_path):
     # the default memory cap counts resident memory, so Lab 06's AddressSanitizer builds run under it
-    r = grader.grade(kit.ROOT / "labs" / f"{lab}.ipynb", grader.Limits(cell_seconds=300))
+    path = kit.ROOT / "labs" / f"{lab}.ipynb"
+    if lab in EXERCISE_CELLS_ONLY:
+        write(exercise_cells(read(path)), tmp_path / path.name)
+        path = tmp_path / path.name
+    r = grader.grade(path, grader.Limits(cell_seconds=300))
     assert r.max_score > 0 and r.score == 0, r.text()
     # Run All goes through: every cell ran (stubs reported, later cells on the library's reference)
     assert r.notebook_errors == [], r.text()
     assert all(e["feedback"].startswith("not implemented yet") for e in r.exercises), r.text()
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_lessons_reach_exercises_only_through_or_reference(lab):
+    """In the student notebook a lesson cell (neither an exercise nor its tests) that used a
+    student's function directly would stop Run All at a stub: each use is `or_reference(name)`."""
+    names = {e.function for e in checks.EXERCISES[lab]}
+    for cell in read(kit.ROOT / "labs" / f"{lab}.ipynb").cells:
+        ng = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or ng.get("solution") or ng.get("grade"):
+            continue
+        code = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # magics
+        tree = ast.parse("\n".join(code))
+        wrapped = {id(c.args[0]) for c in ast.walk(tree) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                   and c.func.id == "or_reference" and c.args}
+        bare = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names and id(n) not in wrapped
+                and isinstance(n.ctx, ast.Load)]
+        assert not bare, f"{lab}: a lesson cell uses {bare} without or_reference:\n{cell.source[:300]}"
 
 
 @pytest.mark.parametrize("lab", LABS)
