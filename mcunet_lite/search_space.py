@@ -70,6 +70,7 @@ _COSTS: dict[tuple[str, bool, tuple[int, int] | None], Cost] = {}
 
 
 def _profile(cfg: MBConvConfig, patch_based: bool, patch_plan: tuple[int, int] | None) -> Cost:
+    """What `cost` computes when it has not seen the subnet: build its graph and measure it."""
     g = cfg.graph()
     nbytes = activation_bytes(g)
     flash = sum(op_weights(g, op)[1] for op in g.ops)
